@@ -1,0 +1,146 @@
+"""The cycle-level array: every register of the R×C PEs updated once per clock, vectorised.
+
+Both cores are stepped one cycle at a time (``step``) with only that cycle's inputs, exactly
+as the RTL testbench drives the Verilog; ``run`` replays a whole stimulus. State is numpy
+arrays of the register contents; nothing loops over PEs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tpu.array.numerics import wrap
+from tpu.array.stimulus import OSStimulus, Outputs, StationaryStimulus
+from tpu.config import ArrayConfig, int_range
+
+
+class _Skew:
+    """Delay line bank: lane ``i`` delays its input by ``i`` cycles (a triangle of registers)."""
+
+    def __init__(self, lanes: int, dtype=np.int64):
+        self.hist = np.zeros((lanes, lanes), dtype)
+        self.lane = np.arange(lanes)
+
+    def push(self, cycle: int, values: np.ndarray) -> np.ndarray:
+        n = len(self.lane)
+        self.hist[cycle % n] = values
+        return self.hist[(cycle - self.lane) % n, self.lane]
+
+
+class _Core:
+    def __init__(self, array: ArrayConfig):
+        self.R, self.C, self.acc_bits = array.rows, array.cols, array.acc_bits
+        self.lo, self.hi = int_range(array.acc_bits, True)
+        self.overflows = 0
+        self.cycle = 0
+
+    def _accumulate(self, base: np.ndarray, product: np.ndarray) -> np.ndarray:
+        total = base + product
+        self.overflows += int(np.count_nonzero((total < self.lo) | (total > self.hi)))
+        return wrap(total, self.acc_bits)
+
+    @staticmethod
+    def _shift_right(col0: np.ndarray, regs: np.ndarray) -> np.ndarray:
+        return np.concatenate([col0[:, None], regs[:, :-1]], axis=1)
+
+    @staticmethod
+    def _shift_down(row0: np.ndarray, regs: np.ndarray) -> np.ndarray:
+        return np.concatenate([row0[None, :], regs[:-1, :]], axis=0)
+
+
+class StationaryCore(_Core):
+    """ws/is core: double-buffered stationary operand, streamed operand moving right, partial
+    sums moving down, outputs de-skewed so a whole row leaves on one cycle."""
+
+    def __init__(self, array: ArrayConfig):
+        super().__init__(array)
+        R, C = self.R, self.C
+        self.weights = np.zeros((2, R, C), np.int64)
+        self.a = np.zeros((R, C), np.int64)
+        self.bank = np.zeros((R, C), np.int64)
+        self.psum = np.zeros((R, C), np.int64)
+        self.x_skew = _Skew(R)
+        self.bank_skew = _Skew(R)
+        self.deskew = np.zeros((C, C), np.int64)  # ring of bottom rows, column j read C-1-j late
+        self.latency = R + C - 2
+        self.valid_line = np.zeros(self.latency + 1, bool)
+
+    def step(self, w_valid, w_bank, w_row, w_data, x_valid, x_bank, x_data):
+        """Advance one clock; returns (valid, row) latched into the output register."""
+        u, R, C = self.cycle, self.R, self.C
+        a_in = self._shift_right(self.x_skew.push(u, x_data), self.a)
+        bank_in = self._shift_right(self.bank_skew.push(u, np.full(R, x_bank)), self.bank)
+        w = np.where(bank_in == 1, self.weights[1], self.weights[0])
+        psum_in = self._shift_down(np.zeros(C, np.int64), self.psum)
+        # end of cycle: every register latches
+        self.psum = self._accumulate(psum_in, a_in * w)
+        self.a, self.bank = a_in, bank_in
+        if w_valid:
+            self.weights[w_bank, w_row] = w_data
+        self.deskew[u % C] = self.psum[R - 1]
+        cols = np.arange(C)
+        row = self.deskew[(u - (C - 1 - cols)) % C, cols]
+        self.valid_line[u % len(self.valid_line)] = x_valid
+        valid = bool(self.valid_line[(u - self.latency) % len(self.valid_line)]) and u >= self.latency
+        self.cycle += 1
+        return valid, row
+
+    def run(self, st: StationaryStimulus) -> Outputs:
+        valid = np.zeros(st.cycles, bool)
+        data = np.zeros((st.cycles, self.C), np.int64)
+        for t in range(st.cycles):
+            valid[t], data[t] = self.step(
+                st.w_valid[t], st.w_bank[t], st.w_row[t], st.w_data[t],
+                st.x_valid[t], st.x_bank[t], st.x_data[t],
+            )
+        return Outputs(valid, data)
+
+
+class OutputStationaryCore(_Core):
+    """os core: A columns move right, B rows move down, each PE keeps its sum; at the tile's
+    last step the sums are captured into a shadow register chain that drains downwards."""
+
+    def __init__(self, array: ArrayConfig):
+        super().__init__(array)
+        R, C = self.R, self.C
+        self.a = np.zeros((R, C), np.int64)
+        self.b = np.zeros((R, C), np.int64)
+        self.first = np.zeros((R, C), bool)
+        self.last = np.zeros((R, C), bool)
+        self.acc = np.zeros((R, C), np.int64)
+        self.shadow = np.zeros((R, C), np.int64)
+        self.x_skew = _Skew(R)
+        self.flag_skew = _Skew(R)
+        self.y_skew = _Skew(C)
+
+    def step(self, x_data, y_data, first, last, drain):
+        u, R, C = self.cycle, self.R, self.C
+        a_in = self._shift_right(self.x_skew.push(u, x_data), self.a)
+        flags = self.flag_skew.push(u, np.full(R, int(first) | (int(last) << 1)))
+        first_in = self._shift_right((flags & 1).astype(bool), self.first)
+        last_in = self._shift_right((flags & 2).astype(bool), self.last)
+        b_in = self._shift_down(self.y_skew.push(u, y_data), self.b)
+        self.acc = self._accumulate(np.where(first_in, 0, self.acc), a_in * b_in)
+        self.a, self.b, self.first, self.last = a_in, b_in, first_in, last_in
+        row = self.shadow[R - 1].copy()
+        if drain:
+            if last_in.any():
+                raise RuntimeError(f"cycle {u}: capture during drain (schedule bug)")
+            self.shadow = self._shift_down(np.zeros(C, np.int64), self.shadow)
+        else:
+            self.shadow = np.where(last_in, self.acc, self.shadow)
+        self.cycle += 1
+        return bool(drain), row
+
+    def run(self, st: OSStimulus) -> Outputs:
+        valid = np.zeros(st.cycles, bool)
+        data = np.zeros((st.cycles, self.C), np.int64)
+        for t in range(st.cycles):
+            valid[t], data[t] = self.step(
+                st.x_data[t], st.y_data[t], st.first[t], st.last[t], st.drain[t]
+            )
+        return Outputs(valid, data)
+
+
+def make_core(array: ArrayConfig):
+    return OutputStationaryCore(array) if array.dataflow == "os" else StationaryCore(array)

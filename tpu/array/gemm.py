@@ -1,0 +1,145 @@
+"""One integer GEMM on the array, by the tile-level fast path or the cycle-level model.
+
+Both paths share the plan (tiling and timing), so they must agree on values, overflow counts
+and cycles; the cycle path *observes* its cycle count from when the last result row leaves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tpu.array.cycle import make_core
+from tpu.array.numerics import check_operand, count_wraps, exact_matmul, max_abs, wrap
+from tpu.array.schedule import Plan, plan_gemm, stationary_operands
+from tpu.array.stimulus import Outputs, build_stimulus
+from tpu.config import Config, int_range
+from tpu.errors import ShapeError
+
+BACKENDS = ("fast", "cycle", "rtl")
+
+
+@dataclass(frozen=True)
+class GemmResult:
+    output: np.ndarray  # (m, n) int64, wrapped to acc_bits
+    cycles: int
+    macs: int
+    folds: int
+    overflows: int  # accumulator adds whose true result left the acc_bits range
+    plan: Plan
+    stimulus: object = None  # per-cycle inputs (cycle/rtl backends with trace=True)
+    outputs: Outputs | None = None  # per-cycle outputs (idem)
+
+    @property
+    def utilization(self) -> float:
+        return self.macs / (self.cycles * self.plan.rows * self.plan.cols)
+
+    def report(self) -> dict:
+        return {
+            "m": self.plan.m, "k": self.plan.k, "n": self.plan.n,
+            "dataflow": self.plan.dataflow, "rows": self.plan.rows, "cols": self.plan.cols,
+            "cycles": self.cycles, "macs": self.macs, "utilization": self.utilization,
+            "folds": self.folds, "overflows": self.overflows,
+        }
+
+
+def check_operands(a, b, config: Config) -> tuple[np.ndarray, np.ndarray]:
+    arr = config.array
+    a = check_operand(a, "A", arr.act_bits, arr.act_signed)
+    b = check_operand(b, "B", arr.weight_bits, arr.weight_signed)
+    if a.shape[1] != b.shape[0]:
+        raise ShapeError(f"A is {a.shape[0]}×{a.shape[1]} but B is {b.shape[0]}×{b.shape[1]}: "
+                         f"A's columns must equal B's rows")
+    return a, b
+
+
+def gemm(a, b, config: Config, *, backend: str = "fast", trace: bool = False, waves=None) -> GemmResult:
+    """C = A·B on the configured array. A holds activations, B weights (their widths apply)."""
+    if backend not in BACKENDS:
+        raise ShapeError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    a, b = check_operands(a, b, config)
+    plan = plan_gemm(a.shape[0], a.shape[1], b.shape[1], config)
+    if backend == "fast":
+        out, overflows = fast_values(a, b, plan, config.array.acc_bits)
+        return GemmResult(out, plan.cycles, plan.macs, plan.folds, overflows, plan)
+    stimulus = build_stimulus(plan, a, b)
+    if backend == "cycle":
+        core = make_core(config.array)
+        outputs = core.run(stimulus)
+        core_overflows = core.overflows
+    else:
+        from tpu.rtl import run_rtl  # imported lazily: building a simulator is heavy
+
+        outputs, core_overflows = run_rtl(config, stimulus, waves=waves), None
+    out, acc_overflows = collect(plan, outputs, config.array.acc_bits)
+    if core_overflows is None:  # the RTL does not count overflows; the cycle model does
+        core_overflows = fast_values(a, b, plan, config.array.acc_bits)[1] - acc_overflows
+    cycles = int(np.flatnonzero(outputs.valid)[-1]) + 1
+    return GemmResult(
+        out, cycles, plan.macs, plan.folds, core_overflows + acc_overflows, plan,
+        stimulus if trace else None, outputs if trace else None,
+    )
+
+
+def collect(plan: Plan, outputs: Outputs, acc_bits: int) -> tuple[np.ndarray, int]:
+    """Turn the output rows into C: through the accumulators (ws/is) or straight (os)."""
+    events = outputs.events()
+    C = np.zeros((plan.m, plan.n), np.int64)
+    if plan.dataflow == "os":
+        it = iter(events)
+        for tile in plan.tiles:
+            for d in range(plan.rows):
+                _, row = next(it)
+                i = plan.rows - 1 - d  # the bottom row leaves first
+                if i < tile.m:
+                    C[tile.m0 + i, tile.n0 : tile.n0 + tile.n] = row[: tile.n]
+        return C, 0
+    lo, hi = int_range(acc_bits, True)
+    acc = np.zeros((2 * plan.chunk_rows, plan.cols), np.int64)
+    out = C if plan.dataflow == "ws" else C.T  # is produces Cᵀ rows
+    overflows = 0
+    it = iter(events)
+    last_k0 = (plan.k - 1) // plan.rows * plan.rows
+    for tile in plan.tiles:
+        for r in range(tile.rows):
+            _, row = next(it)
+            addr = tile.addr + r
+            if tile.accumulate:
+                total = acc[addr] + row
+                overflows += int(np.count_nonzero((total < lo) | (total > hi)))
+                acc[addr] = wrap(total, acc_bits)
+            else:
+                acc[addr] = row
+            if tile.k0 == last_k0:  # final sum: the activation unit reads the row
+                out[tile.r0 + r, tile.c0 : tile.c0 + tile.cols] = acc[addr, : tile.cols]
+    return C, overflows
+
+
+def fast_values(a: np.ndarray, b: np.ndarray, plan: Plan, acc_bits: int) -> tuple[np.ndarray, int]:
+    """Exact wrapped C and the overflow count the array would record, without cycling."""
+    out = wrap(exact_matmul(a, b), acc_bits)
+    bound = int(np.abs(a).max()) * int(np.abs(b).max()) * a.shape[1]
+    if bound <= int_range(acc_bits, True)[1]:
+        return out, 0  # no partial sum can leave the range, whatever the order
+    return out, _count_overflows(a, b, plan, acc_bits)
+
+
+def _count_overflows(a, b, plan: Plan, acc_bits: int) -> int:
+    """Replay the order of additions: within a tile down the PE column, then in the accumulator."""
+    if plan.dataflow == "os":
+        return count_wraps([np.outer(a[:, k], b[k, :]) for k in range(plan.k)], acc_bits)
+    x, s = stationary_operands(a, b, plan.dataflow)
+    overflows = 0
+    tile_sums = []
+    for k0 in range(0, plan.k, plan.rows):
+        terms = [np.outer(x[:, k], s[k, :]) for k in range(k0, min(k0 + plan.rows, plan.k))]
+        overflows += count_wraps(terms, acc_bits)
+        tile_sums.append(wrap(np.sum(terms, axis=0), acc_bits))
+    return overflows + count_wraps(tile_sums, acc_bits)
+
+
+def bits_needed(a_bits: int, w_bits: int, k: int, a_signed=True, w_signed=True) -> int:
+    """Smallest signed accumulator width that can never overflow for this reduction length."""
+    bound = max_abs(a_bits, a_signed) * max_abs(w_bits, w_signed) * k
+    return bound.bit_length() + 1

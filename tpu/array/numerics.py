@@ -1,0 +1,70 @@
+"""Integer arithmetic of the array: operand checks, two's-complement wrap, exact matmul."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tpu.config import int_range
+from tpu.errors import ShapeError
+
+# float64 represents every integer below 2**53 exactly, so a float64 BLAS matmul is exact
+# whenever the largest possible |partial sum| stays below it.
+_FLOAT64_EXACT = 1 << 53
+
+
+def wrap(x: np.ndarray, bits: int) -> np.ndarray:
+    """Two's-complement wrap of int64 values to ``bits`` (what an accumulator register does)."""
+    half = np.int64(1 << (bits - 1))
+    return ((x + half) & np.int64((1 << bits) - 1)) - half
+
+
+def check_operand(x: np.ndarray, name: str, bits: int, signed: bool) -> np.ndarray:
+    """Return ``x`` as int64 if every element fits ``bits``/``signed``; raise otherwise."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ShapeError(f"{name} must be a 2-D matrix, got shape {x.shape}")
+    if x.size == 0:
+        raise ShapeError(f"{name} is empty (shape {x.shape})")
+    if x.dtype.kind not in "iub":
+        if x.dtype.kind == "f" and np.all(np.isfinite(x)) and np.all(x == np.round(x)):
+            pass  # integer-valued floats are accepted (e.g. saved from a float pipeline)
+        else:
+            raise ShapeError(f"{name} must hold integers, got dtype {x.dtype}")
+    lo, hi = int_range(bits, signed)
+    xmin, xmax = x.min(), x.max()
+    if xmin < lo or xmax > hi:
+        kind = "signed" if signed else "unsigned"
+        raise ShapeError(
+            f"{name} holds values in [{xmin}, {xmax}] but the array takes {bits}-bit {kind} "
+            f"operands [{lo}, {hi}]; quantize the input or change the config's bit widths"
+        )
+    return x.astype(np.int64)
+
+
+def max_abs(bits: int, signed: bool) -> int:
+    lo, hi = int_range(bits, signed)
+    return max(abs(lo), abs(hi))
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact int64 product of int64 matrices (float64 BLAS when provably exact)."""
+    bound = int(np.abs(a).max()) * int(np.abs(b).max()) * a.shape[1]
+    if bound < _FLOAT64_EXACT:
+        return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a @ b  # int64 matmul: exact while the true sum fits in int64 (|x| < 2**16, K < 2**31)
+
+
+def count_wraps(partials: list[np.ndarray], bits: int) -> int:
+    """Overflows of a running sum taken in the given order, each step wrapped to ``bits``.
+
+    ``partials[0]`` starts the sum (no add); every later term is one add that overflows when the
+    true sum of the wrapped running value and the term leaves the ``bits`` range.
+    """
+    lo, hi = int_range(bits, True)
+    run = wrap(partials[0], bits)
+    overflows = 0
+    for term in partials[1:]:
+        total = run + term
+        overflows += int(np.count_nonzero((total < lo) | (total > hi)))
+        run = wrap(total, bits)
+    return overflows

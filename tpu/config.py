@@ -1,0 +1,181 @@
+"""Machine configuration: frozen dataclasses loaded from TOML (DESIGN.md §3).
+
+Every dataclass validates itself in ``__post_init__`` so a ``Config`` that exists is a
+machine that can be built. ``load_config`` accepts a preset name (``edge-32``) or a path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from tpu.errors import ConfigError
+
+PRESET_DIR = Path(__file__).parent / "configs"
+DEFAULT_PRESET = "edge-32"
+DATAFLOWS = ("ws", "os", "is")
+DRAM_TYPES = ("ddr3", "ddr4", "lpddr", "lpddr4", "gddr5", "hbm2")
+
+
+def _check_int(obj, name: str, lo: int, hi: int | None = None) -> None:
+    value = getattr(obj, name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        raise ConfigError(f"{name} must be {bound}, got {value}")
+
+
+def _check_bool(obj, name: str) -> None:
+    value = getattr(obj, name)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    rows: int = 32
+    cols: int = 32
+    dataflow: str = "ws"
+    act_bits: int = 8
+    weight_bits: int = 8
+    acc_bits: int = 32
+    act_signed: bool = True
+    weight_signed: bool = True
+
+    def __post_init__(self):
+        _check_int(self, "rows", 1, 4096)
+        _check_int(self, "cols", 1, 4096)
+        if self.dataflow not in DATAFLOWS:
+            raise ConfigError(f"dataflow must be one of {', '.join(DATAFLOWS)}, got {self.dataflow!r}")
+        _check_int(self, "act_bits", 2, 16)
+        _check_int(self, "weight_bits", 2, 16)
+        _check_int(self, "acc_bits", 8, 64)
+        _check_bool(self, "act_signed")
+        _check_bool(self, "weight_signed")
+        if self.acc_bits < self.act_bits + self.weight_bits:
+            raise ConfigError(
+                f"acc_bits ({self.acc_bits}) must hold one product: at least "
+                f"act_bits + weight_bits = {self.act_bits + self.weight_bits}"
+            )
+
+    def range(self, operand: str) -> tuple[int, int]:
+        """Inclusive integer range of ``operand`` ("act", "weight" or "acc")."""
+        bits = getattr(self, f"{operand}_bits")
+        signed = True if operand == "acc" else getattr(self, f"{operand}_signed")
+        return int_range(bits, signed)
+
+
+def int_range(bits: int, signed: bool) -> tuple[int, int]:
+    if signed:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    weight_buffer_bytes: int = 262144
+    unified_buffer_bytes: int = 262144
+    accumulator_bytes: int = 131072
+    dram_bytes_per_cycle: int = 16
+    dram_type: str = "lpddr4"
+
+    def __post_init__(self):
+        for name in ("weight_buffer_bytes", "unified_buffer_bytes", "accumulator_bytes"):
+            _check_int(self, name, 1)
+        _check_int(self, "dram_bytes_per_cycle", 1)
+        if self.dram_type not in DRAM_TYPES:
+            raise ConfigError(f"dram_type must be one of {', '.join(DRAM_TYPES)}, got {self.dram_type!r}")
+
+
+@dataclass(frozen=True)
+class ClockConfig:
+    hz: float = 1.0e9
+
+    def __post_init__(self):
+        if isinstance(self.hz, bool) or not isinstance(self.hz, int | float) or not self.hz > 0:
+            raise ConfigError(f"hz must be a positive number, got {self.hz!r}")
+        object.__setattr__(self, "hz", float(self.hz))
+
+
+@dataclass(frozen=True)
+class TechConfig:
+    name: str = "horowitz45"
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"name must be a technology table name, got {self.name!r}")
+
+
+@dataclass(frozen=True)
+class Config:
+    array: ArrayConfig = field(default_factory=ArrayConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    clock: ClockConfig = field(default_factory=ClockConfig)
+    tech: TechConfig = field(default_factory=TechConfig)
+    name: str = "custom"
+
+    def replace(self, **array_fields: Any) -> Config:
+        """A copy with some ``[array]`` fields changed (the common exploration step)."""
+        return dataclasses.replace(self, array=dataclasses.replace(self.array, **array_fields))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+SECTIONS = {"array": ArrayConfig, "memory": MemoryConfig, "clock": ClockConfig, "tech": TechConfig}
+
+
+def config_from_dict(data: dict[str, Any], *, source: str = "<dict>", name: str = "custom") -> Config:
+    """Build a Config from parsed TOML; errors name ``source`` and the offending key."""
+    parts = {}
+    for section, value in data.items():
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"{source}: unknown section [{section}]; expected one of "
+                f"{', '.join('[' + s + ']' for s in SECTIONS)}"
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {section} must be a table [{section}]")
+        cls = SECTIONS[section]
+        known = {f.name for f in fields(cls)}
+        for key in value:
+            if key not in known:
+                raise ConfigError(
+                    f"{source}: unknown key {section}.{key}; expected one of {', '.join(sorted(known))}"
+                )
+        try:
+            parts[section] = cls(**value)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {section}.{exc}") from None
+    return Config(**parts, name=name)
+
+
+def presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def load_config(spec: str | Path | Config | None = None) -> Config:
+    """Load a preset by name (``"tpu-v1"``), a TOML file by path, or pass a Config through."""
+    if isinstance(spec, Config):
+        return spec
+    if spec is None:
+        spec = DEFAULT_PRESET
+    path = Path(spec)
+    if not path.suffix and not path.exists():
+        preset = PRESET_DIR / f"{spec}.toml"
+        if not preset.exists():
+            raise ConfigError(
+                f"no config preset or file named {str(spec)!r}; presets: {', '.join(presets())}"
+            )
+        path = preset
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return config_from_dict(data, source=str(path), name=path.stem)

@@ -1,0 +1,272 @@
+"""Technology tables: TOML data files in ``tpu/cost/tables`` loaded into a frozen ``Tech``.
+
+A table gives measured points; the model between and beyond them is:
+
+- integer adders: energy and area piecewise linear in the width through the table's points,
+  proportional to the width beyond the first/last point (adders grow linearly);
+- integer multipliers: the same in the product ``a_bits * w_bits`` (an n x n point sits at n^2),
+  so multipliers grow with the square of the width (Horowitz ISSCC 2014; Accelergy's Aladdin
+  plug-in uses the same quadratic rule);
+- SRAM read energy per ``width_bits`` access: log-log interpolation in capacity through the
+  points, ``size ** size_exponent`` beyond them, linear in the port width;
+- SRAM area: ``bytes * 8 * bitcell_um2 / array_efficiency``.
+
+Interpolating through every point reproduces each published value exactly and keeps the model
+monotone, since the loader requires points that increase.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from tpu.config import DRAM_TYPES
+from tpu.errors import ConfigError
+
+TABLE_DIR = Path(__file__).parent / "tables"
+FP_FORMATS = ("fp16", "bf16", "fp32")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _proportional_interp(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
+    """Piecewise linear through (xs, ys); proportional to x (through the origin) outside."""
+    if x <= xs[0]:
+        return ys[0] * x / xs[0]
+    if x >= xs[-1]:
+        return ys[-1] * x / xs[-1]
+    i = bisect.bisect_right(xs, x)
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+
+@dataclass(frozen=True)
+class CostCurve:
+    """Energy (pJ) and area (um^2) of a unit against its cost driver ``x``."""
+
+    xs: tuple[float, ...]
+    energy_pj: tuple[float, ...]
+    area_um2: tuple[float, ...]
+    source: str
+
+    def energy(self, x: float) -> float:
+        return _proportional_interp(self.xs, self.energy_pj, x)
+
+    def area(self, x: float) -> float:
+        return _proportional_interp(self.xs, self.area_um2, x)
+
+
+@dataclass(frozen=True)
+class FpCost:
+    add_pj: float
+    add_um2: float
+    mult_pj: float
+    mult_um2: float
+    source: str
+
+
+@dataclass(frozen=True)
+class RegisterCost:
+    energy_pj_per_bit: float
+    area_um2_per_bit: float
+    source: str
+
+
+@dataclass(frozen=True)
+class SramCost:
+    width_bits: int
+    sizes: tuple[float, ...]  # capacity in bytes
+    read_pj: tuple[float, ...]  # read energy per width_bits access at each size
+    size_exponent: float
+    write_factor: float
+    bitcell_um2: float
+    array_efficiency: float
+    source: str
+
+    def read_pj_per_bit(self, size_bytes: float) -> float:
+        logs = tuple(math.log(s) for s in self.sizes)
+        lx = math.log(size_bytes)
+        if lx <= logs[0]:
+            e = self.read_pj[0] * (size_bytes / self.sizes[0]) ** self.size_exponent
+        elif lx >= logs[-1]:
+            e = self.read_pj[-1] * (size_bytes / self.sizes[-1]) ** self.size_exponent
+        else:
+            i = bisect.bisect_right(logs, lx)
+            t = (lx - logs[i - 1]) / (logs[i] - logs[i - 1])
+            e = math.exp(math.log(self.read_pj[i - 1]) * (1 - t) + math.log(self.read_pj[i]) * t)
+        return e / self.width_bits
+
+
+@dataclass(frozen=True)
+class Tech:
+    """One technology table. Use the functions in tpu.cost.energy / tpu.cost.area on it."""
+
+    name: str
+    node_nm: float
+    description: str
+    source: str
+    path: str
+    int_add: CostCurve  # x = adder width in bits
+    int_mult: CostCurve  # x = a_bits * w_bits
+    fp: Mapping[str, FpCost]
+    register: RegisterCost
+    sram: SramCost
+    dram_pj_per_bit: Mapping[str, float]
+    dram_source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k not in ("fp", "dram_pj_per_bit")}
+        d = {k: asdict(v) if hasattr(v, "__dataclass_fields__") else v for k, v in d.items()}
+        d["fp"] = {k: asdict(v) for k, v in self.fp.items()}
+        d["dram_pj_per_bit"] = dict(self.dram_pj_per_bit)
+        return d
+
+
+def available_tables(tables_dir: Path | None = None) -> list[str]:
+    return sorted(p.stem for p in (tables_dir or TABLE_DIR).glob("*.toml"))
+
+
+def load_tech(name: str, tables_dir: str | Path | None = None) -> Tech:
+    """Load the table ``<name>.toml`` (from ``tables_dir``, default: the packaged tables)."""
+    if tables_dir is None:
+        return _load_packaged(name)
+    return _load(name, Path(tables_dir))
+
+
+@lru_cache(maxsize=None)
+def _load_packaged(name: str) -> Tech:
+    return _load(name, TABLE_DIR)
+
+
+def _load(name: str, tables_dir: Path) -> Tech:
+    path = tables_dir / f"{name}.toml"
+    if not isinstance(name, str) or not _NAME.match(name) or not path.is_file():
+        raise ConfigError(
+            f"unknown technology table {name!r}; available: "
+            f"{', '.join(available_tables(tables_dir)) or '(none)'}"
+        )
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return _Reader(path).tech(name, data)
+
+
+class _Reader:
+    """Turns parsed TOML into a Tech; every error names the file and the key."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, key: str, what: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key} {what}")
+
+    def table(self, data: Mapping, key: str, allowed: set[str], prefix: str = "") -> Mapping:
+        full = prefix + key
+        value = data.get(key)
+        if not isinstance(value, dict):
+            raise self.fail(full, "is missing or not a table")
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise self.fail(f"{full}.{unknown[0]}", f"is not a known key; expected {sorted(allowed)}")
+        return value
+
+    def string(self, data: Mapping, key: str, prefix: str = "") -> str:
+        value = data.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(prefix + key, "must be a non-empty string")
+        return value
+
+    def positive(self, data: Mapping, key: str, prefix: str = "") -> float:
+        value = data.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise self.fail(prefix + key, f"must be a positive number, got {value!r}")
+        return float(value)
+
+    def points(self, data: Mapping, key: str, arity: int, prefix: str) -> list[tuple[float, ...]]:
+        full = prefix + key
+        rows = data.get(key)
+        if not isinstance(rows, list) or not rows:
+            raise self.fail(full, "must be a non-empty list of points")
+        out = []
+        for i, row in enumerate(rows):
+            ok = isinstance(row, list) and len(row) == arity and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in row
+            )
+            if not ok:
+                raise self.fail(f"{full}[{i}]", f"must be a list of {arity} positive numbers, got {row!r}")
+            out.append(tuple(float(v) for v in row))
+        for i in range(1, len(out)):
+            # Increasing points keep every interpolated cost monotone in the width/capacity.
+            if out[i][0] <= out[i - 1][0] or any(b < a for a, b in zip(out[i - 1][1:], out[i][1:])):
+                raise self.fail(f"{full}[{i}]", "must increase over the previous point")
+        return out
+
+    def curve(self, data: Mapping, key: str, square: bool) -> CostCurve:
+        sec = self.table(data, key, {"source", "points"})
+        pts = self.points(sec, "points", 3, f"{key}.")
+        xs = tuple(p[0] ** 2 if square else p[0] for p in pts)
+        return CostCurve(
+            xs, tuple(p[1] for p in pts), tuple(p[2] for p in pts), self.string(sec, "source", f"{key}.")
+        )
+
+    def tech(self, name: str, data: Mapping) -> Tech:
+        top = {"name", "node_nm", "description", "source", "int_add", "int_mult", "fp", "register",
+               "sram", "dram"}
+        unknown = sorted(set(data) - top)
+        if unknown:
+            raise self.fail(unknown[0], f"is not a known key; expected {sorted(top)}")
+        if data.get("name") != name:
+            raise self.fail("name", f"must equal the file name {name!r}, got {data.get('name')!r}")
+
+        fp_sec = self.table(data, "fp", set(FP_FORMATS))
+        fp = {}
+        for fmt in FP_FORMATS:
+            p = f"fp.{fmt}."
+            sec = self.table(fp_sec, fmt, {"source", "add_pj", "add_um2", "mult_pj", "mult_um2"}, "fp.")
+            fp[fmt] = FpCost(*(self.positive(sec, k, p) for k in ("add_pj", "add_um2", "mult_pj",
+                                                                    "mult_um2")),
+                             self.string(sec, "source", p))
+
+        reg = self.table(data, "register", {"source", "energy_pj_per_bit", "area_um2_per_bit"})
+        register = RegisterCost(self.positive(reg, "energy_pj_per_bit", "register."),
+                                self.positive(reg, "area_um2_per_bit", "register."),
+                                self.string(reg, "source", "register."))
+
+        s = self.table(data, "sram", {"source", "width_bits", "points", "size_exponent",
+                                      "write_factor", "bitcell_um2", "array_efficiency"})
+        pts = self.points(s, "points", 2, "sram.")
+        efficiency = self.positive(s, "array_efficiency", "sram.")
+        if efficiency > 1:
+            raise self.fail("sram.array_efficiency", f"must be at most 1, got {efficiency}")
+        sram = SramCost(int(self.positive(s, "width_bits", "sram.")), tuple(p[0] for p in pts),
+                        tuple(p[1] for p in pts), self.positive(s, "size_exponent", "sram."),
+                        self.positive(s, "write_factor", "sram."),
+                        self.positive(s, "bitcell_um2", "sram."), efficiency,
+                        self.string(s, "source", "sram."))
+
+        d = self.table(data, "dram", {"source", "pj_per_bit"})
+        per_bit = self.table(d, "pj_per_bit", set(DRAM_TYPES), "dram.")
+        dram = {t: self.positive(per_bit, t, "dram.pj_per_bit.") for t in DRAM_TYPES}
+
+        return Tech(
+            name=name,
+            node_nm=self.positive(data, "node_nm"),
+            description=self.string(data, "description"),
+            source=self.string(data, "source"),
+            path=str(self.path),
+            int_add=self.curve(data, "int_add", square=False),
+            int_mult=self.curve(data, "int_mult", square=True),
+            fp=MappingProxyType(fp),
+            register=register,
+            sram=sram,
+            dram_pj_per_bit=MappingProxyType(dram),
+            dram_source=self.string(d, "source", "dram."),
+        )

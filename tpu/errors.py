@@ -1,0 +1,13 @@
+"""User-facing errors. The CLI prints these as one line and exits non-zero; anything else is a bug."""
+
+
+class TpuError(Exception):
+    """Base of every error caused by user input (a file, a key, a model, a shape)."""
+
+
+class ConfigError(TpuError):
+    """A configuration file or value is invalid."""
+
+
+class ShapeError(TpuError):
+    """Operands do not fit the machine (shape or value range)."""

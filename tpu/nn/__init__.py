@@ -1,0 +1,1 @@
+"""A tiny numpy model builder and trainer with ONNX export/import (for the digits models)."""
