@@ -53,13 +53,14 @@ class ArrayConfig:
             raise ConfigError(f"dataflow must be one of {', '.join(DATAFLOWS)}, got {self.dataflow!r}")
         _check_int(self, "act_bits", 2, 16)
         _check_int(self, "weight_bits", 2, 16)
-        _check_int(self, "acc_bits", 8, 64)
+        _check_int(self, "acc_bits", 4, 48)  # int64 sums of wrapped values stay exact
         _check_bool(self, "act_signed")
         _check_bool(self, "weight_signed")
-        if self.acc_bits < self.act_bits + self.weight_bits:
+        need = product_bits(self.act_bits, self.act_signed, self.weight_bits, self.weight_signed)
+        if self.acc_bits < need:
             raise ConfigError(
-                f"acc_bits ({self.acc_bits}) must hold one product: at least "
-                f"act_bits + weight_bits = {self.act_bits + self.weight_bits}"
+                f"acc_bits ({self.acc_bits}) must hold one product of these operands as a signed "
+                f"value: at least {need}"
             )
 
     def range(self, operand: str) -> tuple[int, int]:
@@ -67,6 +68,13 @@ class ArrayConfig:
         bits = getattr(self, f"{operand}_bits")
         signed = True if operand == "acc" else getattr(self, f"{operand}_signed")
         return int_range(bits, signed)
+
+
+def product_bits(a_bits: int, a_signed: bool, w_bits: int, w_signed: bool) -> int:
+    """Signed width that holds every product of the two operand ranges."""
+    (alo, ahi), (wlo, whi) = int_range(a_bits, a_signed), int_range(w_bits, w_signed)
+    products = (alo * wlo, alo * whi, ahi * wlo, ahi * whi)
+    return max(max(products).bit_length(), (-min(products) - 1).bit_length()) + 1
 
 
 def int_range(bits: int, signed: bool) -> tuple[int, int]:

@@ -23,7 +23,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -121,12 +121,26 @@ class Tech:
     dram_pj_per_bit: Mapping[str, float]
     dram_source: str
 
+    def fp_unit(self, fmt: str) -> FpCost:
+        if fmt not in FP_FORMATS:
+            raise ConfigError(
+                f"unknown float format {fmt!r}; expected one of {', '.join(FP_FORMATS)}"
+            )
+        return self.fp[fmt]
+
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k not in ("fp", "dram_pj_per_bit")}
         d = {k: asdict(v) if hasattr(v, "__dataclass_fields__") else v for k, v in d.items()}
         d["fp"] = {k: asdict(v) for k, v in self.fp.items()}
         d["dram_pj_per_bit"] = dict(self.dram_pj_per_bit)
         return d
+
+
+def check_widths(**values: int) -> None:
+    """Bit widths and sizes passed to the cost functions must be positive integers."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def available_tables(tables_dir: Path | None = None) -> list[str]:
@@ -140,7 +154,7 @@ def load_tech(name: str, tables_dir: str | Path | None = None) -> Tech:
     return _load(name, Path(tables_dir))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_packaged(name: str) -> Tech:
     return _load(name, TABLE_DIR)
 
@@ -175,7 +189,8 @@ class _Reader:
             raise self.fail(full, "is missing or not a table")
         unknown = sorted(set(value) - allowed)
         if unknown:
-            raise self.fail(f"{full}.{unknown[0]}", f"is not a known key; expected {sorted(allowed)}")
+            expected = ", ".join(sorted(allowed))
+            raise self.fail(f"{full}.{unknown[0]}", f"is not a known key; expected {expected}")
         return value
 
     def string(self, data: Mapping, key: str, prefix: str = "") -> str:
@@ -201,11 +216,13 @@ class _Reader:
                 isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in row
             )
             if not ok:
-                raise self.fail(f"{full}[{i}]", f"must be a list of {arity} positive numbers, got {row!r}")
+                what = f"must be a list of {arity} positive numbers, got {row!r}"
+                raise self.fail(f"{full}[{i}]", what)
             out.append(tuple(float(v) for v in row))
         for i in range(1, len(out)):
             # Increasing points keep every interpolated cost monotone in the width/capacity.
-            if out[i][0] <= out[i - 1][0] or any(b < a for a, b in zip(out[i - 1][1:], out[i][1:])):
+            prev, cur = out[i - 1], out[i]
+            if cur[0] <= prev[0] or any(b < a for a, b in zip(prev[1:], cur[1:], strict=True)):
                 raise self.fail(f"{full}[{i}]", "must increase over the previous point")
         return out
 
@@ -213,9 +230,8 @@ class _Reader:
         sec = self.table(data, key, {"source", "points"})
         pts = self.points(sec, "points", 3, f"{key}.")
         xs = tuple(p[0] ** 2 if square else p[0] for p in pts)
-        return CostCurve(
-            xs, tuple(p[1] for p in pts), tuple(p[2] for p in pts), self.string(sec, "source", f"{key}.")
-        )
+        source = self.string(sec, "source", f"{key}.")
+        return CostCurve(xs, tuple(p[1] for p in pts), tuple(p[2] for p in pts), source)
 
     def tech(self, name: str, data: Mapping) -> Tech:
         top = {"name", "node_nm", "description", "source", "int_add", "int_mult", "fp", "register",
@@ -230,9 +246,9 @@ class _Reader:
         fp = {}
         for fmt in FP_FORMATS:
             p = f"fp.{fmt}."
-            sec = self.table(fp_sec, fmt, {"source", "add_pj", "add_um2", "mult_pj", "mult_um2"}, "fp.")
-            fp[fmt] = FpCost(*(self.positive(sec, k, p) for k in ("add_pj", "add_um2", "mult_pj",
-                                                                    "mult_um2")),
+            numbers = ("add_pj", "add_um2", "mult_pj", "mult_um2")
+            sec = self.table(fp_sec, fmt, {"source", *numbers}, "fp.")
+            fp[fmt] = FpCost(*(self.positive(sec, k, p) for k in numbers),
                              self.string(sec, "source", p))
 
         reg = self.table(data, "register", {"source", "energy_pj_per_bit", "area_um2_per_bit"})

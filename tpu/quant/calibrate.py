@@ -61,12 +61,13 @@ def kl_threshold(counts, edges, quant_bins: int = KL_QUANT_BINS) -> float:
         if ref.sum() == 0:
             continue
         src = counts[:i]
-        groups = np.array_split(np.arange(i), quant_bins)
-        q = np.zeros(i)
-        for g in groups:
-            nz = src[g] > 0
-            if nz.any():
-                q[g[nz]] = src[g].sum() / nz.sum()
+        sizes = np.full(quant_bins, i // quant_bins)
+        sizes[: i % quant_bins] += 1  # np.array_split's grouping
+        gid = np.repeat(np.arange(quant_bins), sizes)
+        nonzero = src > 0
+        sums = np.bincount(gid, weights=src, minlength=quant_bins)
+        nzc = np.bincount(gid, weights=nonzero, minlength=quant_bins)
+        q = np.where(nonzero, sums[gid] / np.maximum(nzc[gid], 1), 0.0)
         kl = _kl(ref, q)
         if kl < best:
             best, best_i = kl, i

@@ -59,8 +59,10 @@ class HistogramObserver:
     histogram exact when calibration data arrive in one batch and close to it otherwise.
     """
 
-    def __init__(self, bins: int = calibrate.HIST_BINS) -> None:
+    def __init__(self, bins: int = calibrate.HIST_BINS, *, skip_zeros: bool = False) -> None:
         self.bins = bins
+        self.skip_zeros = skip_zeros  # drop exact zeros (ReLU's dead units), as NVIDIA's
+        # pytorch-quantization HistogramCalibrator can; they swamp the KL search otherwise
         self.counts = np.zeros(bins)
         self.top = 0.0
         self.min = np.inf
@@ -71,6 +73,10 @@ class HistogramObserver:
         self.min = min(self.min, float(lo))
         self.max = max(self.max, float(hi))
         a = np.abs(np.asarray(x, np.float64)).ravel()
+        if self.skip_zeros:
+            a = a[a != 0]
+            if a.size == 0:
+                return
         top = float(a.max())
         if top > self.top:
             if self.counts.any():
@@ -90,13 +96,14 @@ class HistogramObserver:
         return np.linspace(0.0, self.top or 1.0, self.bins + 1)
 
     def threshold(self, method: str, *, percentile: float = 99.99, levels: int = 255,
-                  symmetric_levels: bool = False) -> float:
+                  symmetric_levels: bool = False,
+                  kl_bins: int = calibrate.KL_QUANT_BINS) -> float:
         if self.min == np.inf:
             raise QuantError("observer has seen no data")
         if method == "percentile":
             return calibrate.percentile_threshold(self.counts, self.edges(), percentile)
         if method == "kl":
-            return calibrate.kl_threshold(self.counts, self.edges())
+            return calibrate.kl_threshold(self.counts, self.edges(), kl_bins)
         if method == "mse":
             return calibrate.mse_threshold(self.counts, self.edges(), levels=levels,
                                            symmetric_levels=symmetric_levels)

@@ -1,0 +1,56 @@
+"""Area model: anchors, PE-count linearity, SRAM linearity."""
+
+import dataclasses
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tpu.config import load_config
+from tpu.cost import area, fp_mac_area_um2, load_tech, mac_area_um2, pe_area_um2, sram_area_mm2
+
+H = load_tech("horowitz45")
+
+
+def test_horowitz_area_anchors():
+    assert mac_area_um2(H, 8, 8, 32) == 282.0 + 137.0
+    assert mac_area_um2(H, 32, 32, 8) == 3495.0 + 36.0
+    assert fp_mac_area_um2(H, "fp32") == 7700.0 + 4184.0
+    assert fp_mac_area_um2(H, "fp32") > 20 * mac_area_um2(H, 8, 8, 32)
+
+
+@given(rows=st.integers(1, 256), cols=st.integers(1, 256), k=st.integers(2, 4))
+def test_array_area_linear_in_pe_count(rows, cols, k):
+    cfg = load_config("edge-32")
+    one = dataclasses.replace(cfg, array=dataclasses.replace(cfg.array, rows=rows, cols=cols))
+    more = dataclasses.replace(cfg, array=dataclasses.replace(cfg.array, rows=rows * k, cols=cols))
+    assert area(more).array == pytest.approx(k * area(one).array)
+    assert area(more).sram == area(one).sram
+    assert area(one).array == pytest.approx(rows * cols * pe_area_um2(H, cfg.array) / 1e6)
+
+
+@given(size=st.integers(1, 1 << 26))
+def test_sram_area_linear_in_capacity(size):
+    for name in ("horowitz45", "aladdin40"):
+        t = load_tech(name)
+        assert sram_area_mm2(t, 2 * size) == pytest.approx(2 * sram_area_mm2(t, size))
+
+
+def test_total_and_plausible_magnitudes():
+    a = area(load_config("tpu-v1"))
+    assert a.total == a.array + a.sram
+    assert a.to_dict() == {"array": a.array, "sram": a.sram, "total": a.total}
+    # 28.25 MiB of SRAM at 45 nm with a 0.346 um2 cell: between bitcells alone and 2x that.
+    cells = (25165824 + 4194304 + 262144) * 8 * 0.346 / 1e6
+    assert cells < a.sram < 2 * cells
+
+
+def test_ws_pe_has_a_shadow_weight_register():
+    ws = load_config("edge-32")
+    os_ = ws.replace(dataflow="os")
+    diff = pe_area_um2(H, ws.array) - pe_area_um2(H, os_.array)
+    assert diff == pytest.approx(ws.array.weight_bits * H.register.area_um2_per_bit)
+
+
+def test_40nm_is_smaller_per_sram_byte():
+    assert sram_area_mm2(load_tech("aladdin40"), 1 << 20) < sram_area_mm2(H, 1 << 20)

@@ -1,0 +1,281 @@
+"""ONNX test models and their onnxruntime-quantized versions, shared by the compiler tests.
+
+* ``single_op(name, dir)``: a float model with one op of interest (written with onnx.helper).
+* ``residual_cnn(dir)``: a small CNN with random weights covering residual Add, strided, 1×1 and
+  depthwise convolutions, AveragePool, GlobalAveragePool, Clip, Reshape and MatMul+Add.
+* ``digits_model(name, dir)``: the bundled digits CNN/MLP (trained briefly with tpu.nn if the
+  bundle is not there yet).
+* ``quantize(src, dst, calib, fmt=, act=, per_channel=)``: ``quantize_static`` with MinMax.
+* ``ort_run(path, x)``: onnxruntime CPU, ORT_ENABLE_ALL, the test oracle.
+* ``ort_models`` fixture (session scope): ``ort_models.get(base, fmt, act, per_channel)`` caches
+  every model in one temporary directory per test session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+try:
+    import onnxruntime as ort
+    from onnxruntime import quantization as ortq
+except ImportError as exc:  # the oracle is a dev dependency: fail loudly, never skip
+    raise ImportError("the compiler tests need onnxruntime: pip install onnxruntime") from exc
+
+OPSET = 13
+FORMATS = ("qoperator", "qdq")
+ACTS = ("u8", "s8")  # U8S8 and S8S8
+
+
+def _model(nodes, inputs, outputs, inits, name="m") -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, name, inputs, outputs,
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    proto.ir_version = 8
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def _vi(name, shape):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
+
+
+def _save(proto, path: Path) -> Path:
+    onnx.save(proto, str(path))
+    return path
+
+
+def _w(rng, *shape, fan_in=None):
+    fan_in = fan_in or int(np.prod(shape[1:]))
+    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+
+# Single-op float models: name -> (input shape, builder(rng) -> (nodes, out shape, inits)).
+def _conv(c, o, k, *, group=1, **attrs):
+    def build(rng):
+        inits = {"W": _w(rng, o, c // group, k, k), "B": (rng.standard_normal(o) * 0.1).astype(np.float32)}
+        return [helper.make_node("Conv", ["x", "W", "B"], ["y"], name="conv", group=group,
+                                 kernel_shape=[k, k], **attrs)], inits
+    return build
+
+
+def _simple(op, **attrs):
+    def build(rng):
+        return [helper.make_node(op, ["x"], ["y"], name=op.lower(), **attrs)], {}
+    return build
+
+
+def _gemm(rng):
+    return [helper.make_node("Gemm", ["x", "W", "B"], ["y"], name="gemm", transB=1)], {
+        "W": _w(rng, 10, 24), "B": (rng.standard_normal(10) * 0.1).astype(np.float32)}
+
+
+def _matmul(rng):
+    return [helper.make_node("MatMul", ["x", "W"], ["y"], name="matmul")], {"W": _w(rng, 24, 12, fan_in=24)}
+
+
+def _add(rng):
+    return [helper.make_node("Conv", ["x", "W"], ["c"], name="conv", kernel_shape=[1, 1]),
+            helper.make_node("Add", ["c", "x"], ["y"], name="add")], {"W": _w(rng, 4, 4, 1, 1)}
+
+
+def _reshape(rng):
+    return [helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape")], {
+        "shape": np.array([0, -1], np.int64)}
+
+
+def _batchnorm(rng):
+    c = 4
+    return [helper.make_node("Conv", ["x", "W", "B"], ["c"], name="conv", kernel_shape=[3, 3],
+                             pads=[1, 1, 1, 1]),
+            helper.make_node("BatchNormalization", ["c", "g", "b", "m", "v"], ["y"], name="bn",
+                             epsilon=1e-3)], {
+        "W": _w(rng, c, 3, 3, 3), "B": rng.standard_normal(c).astype(np.float32),
+        "g": rng.uniform(0.5, 2, c).astype(np.float32), "b": rng.standard_normal(c).astype(np.float32),
+        "m": rng.standard_normal(c).astype(np.float32), "v": rng.uniform(0.5, 2, c).astype(np.float32)}
+
+
+SINGLE_OPS = {
+    "conv": ((1, 3, 9, 9), _conv(3, 6, 3, pads=[1, 1, 1, 1])),
+    "conv_strided": ((1, 3, 9, 9), _conv(3, 6, 3, strides=[2, 2], pads=[0, 1, 1, 0])),
+    "conv_dilated": ((1, 3, 9, 9), _conv(3, 4, 3, dilations=[2, 2], pads=[2, 2, 2, 2])),
+    "conv_1x1": ((1, 5, 6, 6), _conv(5, 7, 1)),
+    "conv_group": ((1, 4, 7, 7), _conv(4, 6, 3, group=2, pads=[1, 1, 1, 1])),
+    "conv_depthwise": ((1, 6, 7, 7), _conv(6, 6, 3, group=6, pads=[1, 1, 1, 1], strides=[2, 2])),
+    "gemm": ((1, 24), _gemm),
+    "matmul": ((1, 24), _matmul),
+    "add": ((1, 4, 5, 5), _add),
+    "maxpool": ((1, 3, 8, 8), _simple("MaxPool", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])),
+    "avgpool": ((1, 3, 8, 8), _simple("AveragePool", kernel_shape=[3, 3], strides=[2, 2],
+                                      pads=[1, 1, 1, 1])),
+    "avgpool_incl": ((1, 3, 8, 8), _simple("AveragePool", kernel_shape=[2, 2], strides=[2, 2],
+                                           pads=[1, 1, 1, 1], count_include_pad=1)),
+    "globalavgpool": ((1, 5, 6, 6), _simple("GlobalAveragePool")),
+    "flatten": ((1, 3, 4, 4), _simple("Flatten", axis=1)),
+    "reshape": ((1, 3, 4, 4), _reshape),
+    "relu": ((1, 3, 4, 4), _simple("Relu")),
+    "clip": ((1, 3, 4, 4), lambda rng: ([helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="clip")],
+                                        {"lo": np.float32(-0.5), "hi": np.float32(1.0)})),
+    "batchnorm": ((1, 3, 6, 6), _batchnorm),
+}
+
+
+def single_op(name: str, directory: Path, seed: int = 0) -> Path:
+    shape, build = SINGLE_OPS[name]
+    nodes, inits = build(np.random.default_rng(seed))
+    proto = _model(nodes, [_vi("x", shape)], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                   inits, name)
+    return _save(proto, Path(directory) / f"{name}.onnx")
+
+
+def residual_cnn(directory: Path, seed: int = 1) -> Path:
+    """1×8×8 → conv3x3(8)+relu → [conv3x3(8)+relu → conv1x1(8)] + skip → relu →
+    conv3x3 s2 (16) + clip(0,6) → depthwise 3x3 (16) + relu → avgpool 2 → conv1x1(16) + relu →
+    global avg pool → reshape → matmul(16×10) + add bias."""
+    rng = np.random.default_rng(seed)
+    N = helper.make_node
+    nodes = [
+        N("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        N("Relu", ["c1"], ["r1"], name="relu1"),
+        N("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        N("Relu", ["c2"], ["r2"], name="relu2"),
+        N("Conv", ["r2", "w3", "b3"], ["c3"], name="conv3", kernel_shape=[1, 1]),
+        N("Add", ["c3", "r1"], ["a1"], name="add1"),
+        N("Relu", ["a1"], ["r3"], name="relu3"),
+        N("Conv", ["r3", "w4", "b4"], ["c4"], name="conv4", kernel_shape=[3, 3], strides=[2, 2],
+          pads=[1, 1, 1, 1]),
+        N("Clip", ["c4", "lo", "hi"], ["r4"], name="clip4"),
+        N("Conv", ["r4", "w5", "b5"], ["c5"], name="dw5", kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+          group=16),
+        N("Relu", ["c5"], ["r5"], name="relu5"),
+        N("AveragePool", ["r5"], ["p5"], name="avgpool5", kernel_shape=[2, 2], strides=[2, 2]),
+        N("Conv", ["p5", "w6", "b6"], ["c6"], name="conv6", kernel_shape=[1, 1]),
+        N("Relu", ["c6"], ["r6"], name="relu6"),
+        N("GlobalAveragePool", ["r6"], ["g"], name="gap"),
+        N("Reshape", ["g", "shape"], ["f"], name="reshape"),
+        N("MatMul", ["f", "wfc"], ["mm"], name="fc"),
+        N("Add", ["mm", "bfc"], ["y"], name="fc_bias"),
+    ]
+    b = lambda n: (rng.standard_normal(n) * 0.1).astype(np.float32)  # noqa: E731
+    inits = {"w1": _w(rng, 8, 1, 3, 3), "b1": b(8), "w2": _w(rng, 8, 8, 3, 3), "b2": b(8),
+             "w3": _w(rng, 8, 8, 1, 1), "b3": b(8), "w4": _w(rng, 16, 8, 3, 3), "b4": b(16),
+             "lo": np.float32(0), "hi": np.float32(6), "w5": _w(rng, 16, 1, 3, 3), "b5": b(16),
+             "w6": _w(rng, 16, 16, 1, 1), "b6": b(16), "shape": np.array([-1, 16], np.int64),
+             "wfc": _w(rng, 16, 10, fan_in=16), "bfc": b(10)}
+    proto = _model(nodes, [_vi("x", ["N", 1, 8, 8])], [_vi("y", ["N", 10])], inits, "residual_cnn")
+    return _save(proto, Path(directory) / "residual_cnn.onnx")
+
+
+def digits_model(name: str, directory: Path) -> Path:
+    from tpu.nn.digits import bundled_model, load_digits_split
+
+    path = bundled_model(name)
+    if path.is_file():
+        return path
+    from tpu.nn import model as nnm
+    from tpu.nn.train import TrainConfig, train
+
+    net = getattr(nnm, f"digits_{name}")()
+    x_tr, _, y_tr, _ = load_digits_split()
+    train(net, x_tr, y_tr, TrainConfig(epochs=3))
+    out = Path(directory) / f"digits_{name}.onnx"
+    net.to_onnx(out)
+    return out
+
+
+class _Reader(ortq.CalibrationDataReader):
+    def __init__(self, name: str, calib: np.ndarray, batch: int = 64):
+        self._it = iter([{name: calib[i:i + batch]} for i in range(0, len(calib), batch)])
+
+    def get_next(self):
+        return next(self._it, None)
+
+
+def quantize(src: Path, dst: Path, calib: np.ndarray, *, fmt: str = "qoperator",
+             act: str = "u8", per_channel: bool = False) -> Path:
+    proto = onnx.load(str(src))
+    input_name = proto.graph.input[0].name
+    ortq.quantize_static(
+        str(src), str(dst), _Reader(input_name, calib.astype(np.float32)),
+        quant_format=ortq.QuantFormat.QOperator if fmt == "qoperator" else ortq.QuantFormat.QDQ,
+        per_channel=per_channel,
+        activation_type=ortq.QuantType.QUInt8 if act == "u8" else ortq.QuantType.QInt8,
+        weight_type=ortq.QuantType.QInt8,
+        calibrate_method=ortq.CalibrationMethod.MinMax)
+    return dst
+
+
+def ort_session(path: Path, optimized_path: Path | None = None) -> ort.InferenceSession:
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = 1
+    if optimized_path is not None:
+        so.optimized_model_filepath = str(optimized_path)
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def ort_run(path: Path, x: np.ndarray) -> np.ndarray:
+    sess = ort_session(path)
+    return sess.run(None, {sess.get_inputs()[0].name: np.asarray(x, np.float32)})[0]
+
+
+def random_input(name: str, n: int = 16, seed: int = 0) -> np.ndarray:
+    shape = SINGLE_OPS[name][0]
+    return np.random.default_rng(seed).standard_normal((n, *shape[1:])).astype(np.float32)
+
+
+class OrtModels:
+    """Float and quantized models, built once per test session in ``root``."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._cache: dict[tuple, Path] = {}
+        self._digits = None
+
+    def digits(self):
+        if self._digits is None:
+            from tpu.nn.digits import load_digits_split
+
+            self._digits = load_digits_split()
+        return self._digits
+
+    def float_model(self, base: str) -> Path:
+        key = (base,)
+        if key not in self._cache:
+            if base in ("cnn", "mlp"):
+                self._cache[key] = digits_model(base, self.root)
+            elif base == "residual_cnn":
+                self._cache[key] = residual_cnn(self.root)
+            else:
+                self._cache[key] = single_op(base, self.root)
+        return self._cache[key]
+
+    def calib(self, base: str) -> np.ndarray:
+        if base in ("cnn", "mlp", "residual_cnn"):
+            return self.digits()[0][:200]
+        return random_input(base, n=32, seed=1)
+
+    def test_input(self, base: str) -> np.ndarray:
+        if base in ("cnn", "mlp", "residual_cnn"):
+            return self.digits()[1]
+        return random_input(base, n=64, seed=2)
+
+    def get(self, base: str, fmt: str | None = None, act: str = "u8",
+            per_channel: bool = False) -> Path:
+        if fmt is None:
+            return self.float_model(base)
+        key = (base, fmt, act, per_channel)
+        if key not in self._cache:
+            dst = self.root / f"{base}.{fmt}.{act}s8.{'pc' if per_channel else 'pt'}.onnx"
+            self._cache[key] = quantize(self.float_model(base), dst, self.calib(base), fmt=fmt,
+                                        act=act, per_channel=per_channel)
+        return self._cache[key]
+
+
+@pytest.fixture(scope="session")
+def ort_models(tmp_path_factory) -> OrtModels:
+    return OrtModels(tmp_path_factory.mktemp("ort_models"))

@@ -1,0 +1,83 @@
+"""What a planned GEMM does to registers, buffers and DRAM: the counts energy is charged on.
+
+Counts follow the plan tile by tile (the same tiles both backends run), so they are exact for
+the machine as modelled: every streamed vector is latched by all R×C PEs on its way through,
+every weight row written lands in C weight registers, and so on.
+"""
+
+from __future__ import annotations
+
+from tpu.array.schedule import Plan
+from tpu.config import Config
+from tpu.cost.energy import Counts, Operands
+
+
+def nbytes(bits: int) -> int:
+    return -(-bits // 8)
+
+
+def array_counts(plan: Plan, config: Config) -> Counts:
+    """On-chip activity of one GEMM: MACs, PE register writes, buffer and accumulator bytes."""
+    a = config.array
+    R, C = plan.rows, plan.cols
+    ab, wb, accb = nbytes(a.act_bits), nbytes(a.weight_bits), nbytes(a.acc_bits)
+    if plan.dataflow == "os":
+        steps = len(plan.tiles) * plan.k  # every tile streams the whole reduction
+        return Counts(
+            macs=plan.macs,
+            act_register_writes=steps * R * C,
+            weight_register_writes=steps * R * C,
+            psum_register_writes=steps * R * C + len(plan.tiles) * R * C,  # sums + captures
+            sram_reads=Operands(
+                inputs=sum(t.m for t in plan.tiles) * plan.k * ab,
+                weights=sum(t.n for t in plan.tiles) * plan.k * wb,
+            ),
+            accumulator_writes=plan.m * plan.n * accb,
+        )
+    # ws streams activations and holds weights; is swaps the two roles
+    stationary_bytes, streamed_bytes = (wb, ab) if plan.dataflow == "ws" else (ab, wb)
+    loaded = sum(t.k * t.cols for t in plan.tiles)  # stationary elements written
+    streamed = sum(t.rows * t.k for t in plan.tiles)  # streamed elements read
+    vectors = sum(t.rows for t in plan.tiles)
+    acc_rows = sum(t.rows * t.cols for t in plan.tiles)
+    acc_adds = sum(t.rows * t.cols for t in plan.tiles if t.accumulate)
+    stationary = {"weights": loaded * stationary_bytes} if plan.dataflow == "ws" else {
+        "inputs": loaded * stationary_bytes}
+    stream = {"inputs": streamed * streamed_bytes} if plan.dataflow == "ws" else {
+        "weights": streamed * streamed_bytes}
+    regs_stationary = sum(t.k for t in plan.tiles) * C
+    regs_stream = vectors * R * C
+    return Counts(
+        macs=plan.macs,
+        weight_register_writes=regs_stationary if plan.dataflow == "ws" else regs_stream,
+        act_register_writes=regs_stream if plan.dataflow == "ws" else regs_stationary,
+        psum_register_writes=vectors * R * C,
+        sram_reads=Operands(**{**stationary, **stream}),
+        accumulator_writes=acc_rows * accb,
+        accumulator_reads=(acc_adds + plan.m * plan.n) * accb,  # read-modify-write + final read
+    )
+
+
+def gemm_dram(plan: Plan, config: Config) -> Operands:
+    """DRAM bytes of a standalone GEMM: A and B read, C (acc_bits wide) written back.
+
+    Compulsory traffic when the operand fits its buffer (A in the unified buffer, B in the
+    weight buffer); otherwise it is streamed again for every pass that needs it.
+    """
+    a, mem = config.array, config.memory
+    a_bytes = plan.m * plan.k * nbytes(a.act_bits)
+    b_bytes = plan.k * plan.n * nbytes(a.weight_bits)
+    c_bytes = plan.m * plan.n * nbytes(a.acc_bits)
+    a_passes = b_passes = 1
+    if plan.dataflow == "ws":
+        chunks = -(-plan.m // plan.chunk_rows)
+        b_passes = chunks if b_bytes > mem.weight_buffer_bytes else 1
+        a_passes = -(-plan.n // plan.cols) if a_bytes > mem.unified_buffer_bytes else 1
+    elif plan.dataflow == "is":
+        chunks = -(-plan.n // plan.chunk_rows)
+        a_passes = chunks if a_bytes > mem.unified_buffer_bytes else 1
+        b_passes = -(-plan.m // plan.cols) if b_bytes > mem.weight_buffer_bytes else 1
+    else:
+        b_passes = -(-plan.m // plan.rows) if b_bytes > mem.weight_buffer_bytes else 1
+        a_passes = -(-plan.n // plan.cols) if a_bytes > mem.unified_buffer_bytes else 1
+    return Operands(weights=b_bytes * b_passes, inputs=a_bytes * a_passes, outputs=c_bytes)

@@ -1,0 +1,5 @@
+import sys
+
+from tpu.cli import main
+
+sys.exit(main())

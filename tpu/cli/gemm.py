@@ -1,0 +1,68 @@
+"""`tpu gemm`: one integer GEMM on the array, with its report."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tpu.array import BACKENDS, gemm
+from tpu.array.activity import array_counts, gemm_dram
+from tpu.cli.common import add_config_arg, load_npy, write_json, write_npy
+from tpu.config import load_config
+from tpu.cost import area, energy
+
+
+def register(sub) -> None:
+    p = sub.add_parser("gemm", help="run one integer GEMM C = A·B on the array")
+    p.add_argument("--a", required=True, metavar="A.npy", help="activations, m×k integers")
+    p.add_argument("--b", required=True, metavar="B.npy", help="weights, k×n integers")
+    add_config_arg(p)
+    p.add_argument("--dataflow", choices=("ws", "os", "is"), help="override the config's dataflow")
+    p.add_argument("--backend", choices=BACKENDS, default="fast")
+    p.add_argument("--output", metavar="C.npy", help="write C (int64, exact)")
+    p.add_argument("--json", metavar="R.json", help="write the report as JSON")
+    p.add_argument("--waves", metavar="DIR", help="rtl backend: write waveforms into DIR")
+    p.set_defaults(func=run)
+
+
+def gemm_report(result, config) -> dict:
+    counts = dataclasses.replace(array_counts(result.plan, config), dram_bytes=gemm_dram(result.plan, config))
+    seconds = result.cycles / config.clock.hz
+    return {
+        "config": config.to_dict(),
+        **result.report(),
+        "seconds": seconds,
+        "sram_bytes": counts.sram_reads.to_dict(),
+        "dram_bytes": counts.dram_bytes.to_dict(),
+        "energy_pj": energy(counts, config).to_dict(),
+        "area_mm2": area(config).to_dict(),
+    }
+
+
+def run(args) -> int:
+    config = load_config(args.config)
+    if args.dataflow:
+        config = config.replace(dataflow=args.dataflow)
+    a, b = load_npy(args.a, "A"), load_npy(args.b, "B")
+    result = gemm(a, b, config, backend=args.backend, waves=args.waves)
+    report = gemm_report(result, config)
+    if args.output:
+        write_npy(args.output, result.output)
+    if args.json:
+        write_json(args.json, report)
+    e = report["energy_pj"]
+    print(f"C = A·B: {report['m']}×{report['k']} · {report['k']}×{report['n']} on "
+          f"{config.array.rows}×{config.array.cols} {config.array.dataflow} ({config.name}), "
+          f"backend {args.backend}")
+    print(f"  cycles       {report['cycles']:>14,}   ({report['seconds'] * 1e6:.2f} µs at "
+          f"{config.clock.hz / 1e6:g} MHz)")
+    print(f"  macs         {report['macs']:>14,}")
+    print(f"  utilization  {report['utilization']:>14.1%}")
+    print(f"  folds        {report['folds']:>14,}")
+    print(f"  overflows    {report['overflows']:>14,}")
+    d = report["dram_bytes"]
+    print(f"  dram bytes   {sum(d.values()):>14,}   (A {d['inputs']:,}, B {d['weights']:,}, "
+          f"C {d['outputs']:,})")
+    print(f"  energy       {e['total'] / 1e6:>14.3f} µJ  (mac {e['mac'] / 1e6:.3f}, register "
+          f"{e['register'] / 1e6:.3f}, sram {e['sram'] / 1e6:.3f}, dram {e['dram'] / 1e6:.3f})")
+    print(f"  area         {report['area_mm2']['total']:>14.3f} mm²")
+    return 0

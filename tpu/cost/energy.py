@@ -1,0 +1,190 @@
+"""Energy per operation from a technology table, and per layer from execution counts.
+
+``energy(counts, config)`` charges what the execution actually did:
+
+- mac: ``macs`` x (int multiplier ``act_bits x weight_bits`` + ``acc_bits`` adder);
+- register: PE pipeline-register writes (activation, weight, partial sum) x bits x pJ/bit;
+- sram: bytes read/written per operand x per-byte access energy of the buffer that holds it
+  (weights: weight buffer; inputs/outputs: unified buffer; partial sums: accumulator SRAM);
+- dram: DRAM bytes x 8 x pJ/bit of ``memory.dram_type``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from tpu.cost.tech import Tech, check_widths, load_tech
+from tpu.errors import ConfigError
+
+
+def int_mult_energy_pj(tech: Tech, act_bits: int, weight_bits: int) -> float:
+    check_widths(act_bits=act_bits, weight_bits=weight_bits)
+    return tech.int_mult.energy(act_bits * weight_bits)
+
+
+def int_add_energy_pj(tech: Tech, bits: int) -> float:
+    check_widths(bits=bits)
+    return tech.int_add.energy(bits)
+
+
+def mac_energy_pj(tech: Tech, act_bits: int, weight_bits: int, acc_bits: int) -> float:
+    """One integer MAC: an ``act_bits x weight_bits`` multiply and an ``acc_bits`` add."""
+    return int_mult_energy_pj(tech, act_bits, weight_bits) + int_add_energy_pj(tech, acc_bits)
+
+
+def fp_mac_energy_pj(tech: Tech, fmt: str, acc_fmt: str | None = None) -> float:
+    """One float MAC: a ``fmt`` multiply and an ``acc_fmt`` add (default: same format)."""
+    return tech.fp_unit(fmt).mult_pj + tech.fp_unit(acc_fmt or fmt).add_pj
+
+
+def register_energy_pj(tech: Tech, bits: int) -> float:
+    """One write of a ``bits``-wide pipeline register."""
+    check_widths(bits=bits)
+    return bits * tech.register.energy_pj_per_bit
+
+
+def sram_energy_pj(tech: Tech, size_bytes: int, width_bits: int, write: bool = False) -> float:
+    """One ``width_bits`` access to an SRAM of ``size_bytes`` (linear in width, ~sqrt(size))."""
+    check_widths(size_bytes=size_bytes, width_bits=width_bits)
+    per_bit = tech.sram.read_pj_per_bit(size_bytes)
+    return per_bit * width_bits * (tech.sram.write_factor if write else 1.0)
+
+
+def dram_energy_pj_per_bit(tech: Tech, dram_type: str) -> float:
+    try:
+        return tech.dram_pj_per_bit[dram_type]
+    except KeyError:
+        raise ConfigError(
+            f"unknown dram_type {dram_type!r}; {tech.name} has {', '.join(tech.dram_pj_per_bit)}"
+        ) from None
+
+
+def _check_count(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Operands:
+    """Bytes per operand (weights, inputs, outputs)."""
+
+    weights: int = 0
+    inputs: int = 0
+    outputs: int = 0
+
+    def __post_init__(self):
+        for f in fields(self):
+            _check_count(f.name, getattr(self, f.name))
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.inputs + self.outputs
+
+    def __add__(self, other: Operands) -> Operands:
+        return Operands(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+_OPERAND_FIELDS = ("sram_reads", "sram_writes", "dram_bytes")
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What one layer's execution did; sum layers with ``+`` or ``sum(layers, Counts())``.
+
+    Register counts are writes of the PE pipeline registers; SRAM and DRAM counts are bytes.
+    ``accumulator_reads/writes`` are bytes of partial sums moved to/from the accumulator SRAM.
+    Operand fields accept a mapping ``{"weights": .., "inputs": .., "outputs": ..}`` too.
+    """
+
+    macs: int = 0
+    weight_register_writes: int = 0
+    act_register_writes: int = 0
+    psum_register_writes: int = 0
+    sram_reads: Operands = field(default_factory=Operands)
+    sram_writes: Operands = field(default_factory=Operands)
+    dram_bytes: Operands = field(default_factory=Operands)
+    accumulator_reads: int = 0
+    accumulator_writes: int = 0
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _OPERAND_FIELDS:
+                if isinstance(value, Mapping):
+                    object.__setattr__(self, f.name, Operands(**value))
+                elif not isinstance(value, Operands):
+                    raise TypeError(f"{f.name} must be Operands or a mapping, got {value!r}")
+            else:
+                _check_count(f.name, value)
+
+    def __add__(self, other: Counts) -> Counts:
+        if not isinstance(other, Counts):
+            return NotImplemented
+        return Counts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def __radd__(self, other):  # lets sum() start from 0
+        return self if other == 0 else NotImplemented
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Energy:
+    """Energy in pJ by component; ``total`` is their sum."""
+
+    mac: float = 0.0
+    register: float = 0.0
+    sram: float = 0.0
+    dram: float = 0.0
+    total: float = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "total", self.mac + self.register + self.sram + self.dram)
+
+    def __add__(self, other: Energy) -> Energy:
+        if not isinstance(other, Energy):
+            return NotImplemented
+        return Energy(self.mac + other.mac, self.register + other.register,
+                      self.sram + other.sram, self.dram + other.dram)
+
+    def __radd__(self, other):
+        return self if other == 0 else NotImplemented
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def _sram_pj_per_byte(tech: Tech, size_bytes: int, write: bool) -> float:
+    # The model is linear in port width, so energy per byte moved does not depend on the port.
+    return sram_energy_pj(tech, size_bytes, 8, write)
+
+
+def energy(counts: Counts, config) -> Energy:
+    """Energy of ``counts`` on the machine ``config`` (a tpu.config.Config)."""
+    tech = load_tech(config.tech.name)
+    a, m = config.array, config.memory
+    mac = counts.macs * mac_energy_pj(tech, a.act_bits, a.weight_bits, a.acc_bits)
+    register = (
+        counts.act_register_writes * register_energy_pj(tech, a.act_bits)
+        + counts.weight_register_writes * register_energy_pj(tech, a.weight_bits)
+        + counts.psum_register_writes * register_energy_pj(tech, a.acc_bits)
+    )
+    buffers = {
+        "weights": m.weight_buffer_bytes,
+        "inputs": m.unified_buffer_bytes,
+        "outputs": m.unified_buffer_bytes,
+    }
+    sram = 0.0
+    for operand, size in buffers.items():
+        sram += getattr(counts.sram_reads, operand) * _sram_pj_per_byte(tech, size, False)
+        sram += getattr(counts.sram_writes, operand) * _sram_pj_per_byte(tech, size, True)
+    sram += counts.accumulator_reads * _sram_pj_per_byte(tech, m.accumulator_bytes, False)
+    sram += counts.accumulator_writes * _sram_pj_per_byte(tech, m.accumulator_bytes, True)
+    dram = counts.dram_bytes.total * 8 * dram_energy_pj_per_bit(tech, m.dram_type)
+    return Energy(mac=mac, register=register, sram=sram, dram=dram)

@@ -1,0 +1,224 @@
+"""Integer inference of a quantized sequential model, following the QOperator arithmetic exactly.
+
+Quantization points: the model input and the output of every Conv/Dense (after its ReLU, which is
+fused as a clamp at the output zero point), except the last layer, whose int32 accumulator is
+dequantized to float logits (``fp32(acc) * fp32(s_in * s_w[c])``). MaxPool and Flatten act on the
+integers directly (max commutes with a monotone quantizer). Per layer:
+
+    acc = sum((x - zx)(w - zw[c])) + bias_int32[c]      (wrapped to acc_bits)
+    y   = requant_float(acc, fp32(fp32(sx*sw[c]) / sy), zy, qmin, qmax)   or requant_fixed
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tpu.nn.layers import Conv2d, Dense, Flatten, Layer, MaxPool2d, ReLU
+from tpu.nn.model import Sequential
+from tpu.quant.kernels import conv_acc, matmul_acc, wrap
+from tpu.quant.observers import METHODS, HistogramObserver
+from tpu.quant.requant import bias_int32, float_multiplier, quantize_multiplier, requant_fixed
+from tpu.quant.requant import requant_float
+from tpu.quant.schemes import (
+    QuantError,
+    expand,
+    qparams,
+    qparams_from_range,
+    qrange,
+    quantize,
+)
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """How to quantize a model: widths, granularity, activation calibration, arithmetic."""
+
+    w_bits: int = 8
+    a_bits: int = 8
+    per_channel: bool = False
+    calib: str = "minmax"  # activation range: minmax | percentile | kl | mse
+    percentile: float = 99.99
+    a_signed: bool = False  # u8 activations, as onnxruntime's default QUInt8
+    convention: str = "onnxruntime"
+    acc_bits: int = 32
+    requant: str = "float"  # float (MLAS/fbgemm) | fixed (gemmlowp)
+
+    def __post_init__(self) -> None:
+        for name in ("w_bits", "a_bits"):
+            v = getattr(self, name)
+            if not 2 <= v <= 16:
+                raise QuantError(f"{name} must be in 2..16, got {v}")
+        if self.calib not in METHODS:
+            raise QuantError(f"calib must be one of {METHODS}, got {self.calib!r}")
+        if self.requant not in ("float", "fixed"):
+            raise QuantError(f"requant must be 'float' or 'fixed', got {self.requant!r}")
+        if not 8 <= self.acc_bits <= 64:
+            raise QuantError(f"acc_bits must be in 8..64, got {self.acc_bits}")
+
+    @property
+    def label(self) -> str:
+        gran = "per-channel" if self.per_channel else "per-tensor"
+        return f"W{self.w_bits}A{self.a_bits} {gran} {self.calib}"
+
+
+def compute_layers(model: Sequential) -> list[int]:
+    return [i for i, l in enumerate(model.layers) if isinstance(l, Conv2d | Dense)]
+
+
+def quant_points(model: Sequential) -> list[int]:
+    """Layer indices after which an activation is quantized (-1 = the model input)."""
+    comp = compute_layers(model)
+    points = [-1]
+    for i in comp[:-1]:
+        nxt = i + 1
+        points.append(nxt if nxt < len(model.layers) and isinstance(model.layers[nxt], ReLU)
+                      else i)
+    return points
+
+
+def collect_activations(model: Sequential, x: np.ndarray) -> dict[int, np.ndarray]:
+    """Float tensors at every quantization point for a calibration batch."""
+    points = set(quant_points(model))
+    acts = {-1: np.asarray(x, np.float32)}
+    h = acts[-1]
+    for i, layer in enumerate(model.layers):
+        h = layer.forward(h)
+        if i in points:
+            acts[i] = h
+    return acts
+
+
+def act_range(x: np.ndarray, scheme: Scheme) -> tuple[np.float32, np.float32]:
+    obs = HistogramObserver(skip_zeros=scheme.calib == "kl")
+    obs.observe(x)
+    levels = (1 << scheme.a_bits) - 1
+    # KL merges |x| into as many bins as the type has non-negative levels: TensorRT's 128 for
+    # signed 8-bit, 255 for u8 (our activations), capped by the 2048-bin histogram.
+    kl_bins = min(1 << (scheme.a_bits - 1) if scheme.a_signed else levels, obs.bins // 2)
+    return obs.range(scheme.calib, percentile=scheme.percentile, levels=levels,
+                     symmetric_levels=scheme.a_signed, kl_bins=kl_bins)
+
+
+def weight_qparams(w: np.ndarray, scheme: Scheme):
+    return qparams(w, bits=scheme.w_bits, signed=True, symmetric=True,
+                   axis=0 if scheme.per_channel else None, convention=scheme.convention)
+
+
+def act_qparams(rmin, rmax, scheme: Scheme):
+    rng = qrange(scheme.a_bits, scheme.a_signed, convention=scheme.convention)
+    return qparams_from_range(rmin, rmax, rng, symmetric=False, convention=scheme.convention,
+                              custom=scheme.a_bits not in (8, 16))
+
+
+@dataclass(frozen=True)
+class QLayer:
+    """One quantized Conv/Dense: integer weights, int32 bias, requantization constants."""
+
+    kind: str  # "conv" | "dense"
+    wq: np.ndarray
+    w_scale: np.ndarray
+    w_zp: np.ndarray
+    bias: np.ndarray
+    in_scale: np.float32
+    in_zp: int
+    out_scale: np.float32 | None  # None: last layer, float logits
+    out_zp: int | None
+    relu: bool
+    stride: int = 1
+    padding: int = 0
+
+
+class QuantizedModel:
+    """A float model turned into integers; ``forward`` runs the exact integer pipeline."""
+
+    def __init__(self, model: Sequential, scheme: Scheme, ranges: dict[int, tuple]) -> None:
+        self.model = model
+        self.scheme = scheme
+        self.ranges = ranges
+        self.in_q = act_qparams(*ranges[-1], scheme)
+        self.qlayers: dict[int, QLayer] = {}
+        self.overflows = 0
+        comp = compute_layers(model)
+        points = quant_points(model)
+        cur = self.in_q
+        for n, i in enumerate(comp):
+            layer = model.layers[i]
+            ws, wz = weight_qparams(layer.params["W"], scheme)
+            wq = quantize(layer.params["W"], ws, wz, bits=scheme.w_bits, signed=True,
+                          axis=0 if scheme.per_channel else None)
+            last = n == len(comp) - 1
+            out = (None, None) if last else act_qparams(*ranges[points[n + 1]], scheme)
+            relu = i + 1 < len(model.layers) and isinstance(model.layers[i + 1], ReLU)
+            self.qlayers[i] = QLayer(
+                "conv" if isinstance(layer, Conv2d) else "dense", wq,
+                np.atleast_1d(ws), np.atleast_1d(wz),
+                bias_int32(layer.params["b"], cur[0], np.atleast_1d(ws)),
+                np.float32(cur[0]), int(cur[1]),
+                None if last else np.float32(out[0]), None if last else int(out[1]), relu,
+                getattr(layer, "stride", 1), getattr(layer, "padding", 0))
+            if not last:
+                cur = out
+
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        s = self.scheme
+        return quantize(x, self.in_q[0], self.in_q[1], bits=s.a_bits, signed=s.a_signed)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        q = self.quantize_input(x)
+        out = None
+        for i, layer in enumerate(self.model.layers):
+            if i in self.qlayers:
+                q, out = self._compute(self.qlayers[i], q)
+            elif isinstance(layer, ReLU):
+                continue  # fused into the preceding requantization's clamp
+            elif isinstance(layer, MaxPool2d | Flatten):
+                q = _int_layer(layer, q)
+            else:
+                raise QuantError(f"layer {type(layer).__name__} has no integer implementation")
+        return out
+
+    __call__ = forward
+
+    def _compute(self, ql: QLayer, q: np.ndarray):
+        s = self.scheme
+        axis_w = None if ql.w_scale.size == 1 else 0
+        zw = ql.w_zp if axis_w is not None else ql.w_zp.reshape(())
+        if ql.kind == "conv":
+            exact = conv_acc(q, ql.in_zp, ql.wq, zw, ql.bias, stride=(ql.stride,) * 2,
+                             pads=(ql.padding,) * 4, acc_bits=None)
+            ch_axis = 1
+        else:
+            exact = matmul_acc(q, ql.in_zp, ql.wq.T, zw, ql.bias,
+                               w_axis=None if axis_w is None else 1, acc_bits=None)
+            ch_axis = 1
+        acc = wrap(exact, s.acc_bits)
+        self.overflows += int(np.count_nonzero(acc != exact))
+        ws = ql.w_scale if axis_w is not None else ql.w_scale.reshape(())
+        ax = ch_axis if axis_w is not None else None
+        if ql.out_scale is None:
+            mult = (np.float32(ql.in_scale) * ws.astype(np.float32)).astype(np.float32)
+            return None, acc.astype(np.float32) * expand(mult, acc.ndim, ax)
+        rng = qrange(s.a_bits, s.a_signed, convention=s.convention)
+        qmin = max(rng.qmin, ql.out_zp) if ql.relu else rng.qmin
+        if s.requant == "float":
+            m = float_multiplier(ql.in_scale, ws, ql.out_scale)
+            return requant_float(acc, m, ql.out_zp, qmin, rng.qmax, axis=ax), None
+        real = (np.float64(ql.in_scale) * ws.astype(np.float64)) / np.float64(ql.out_scale)
+        qm, sh = quantize_multiplier(real)
+        return requant_fixed(acc, qm, sh, ql.out_zp, qmin, rng.qmax, axis=ax), None
+
+
+def _int_layer(layer: Layer, q: np.ndarray) -> np.ndarray:
+    return layer.forward(q)
+
+
+def calibrate_ranges(model: Sequential, x_calib: np.ndarray, scheme: Scheme) -> dict[int, tuple]:
+    acts = collect_activations(model, x_calib)
+    return {i: act_range(a, scheme) for i, a in acts.items()}
+
+
+def static_ptq(model: Sequential, x_calib: np.ndarray, scheme: Scheme) -> QuantizedModel:
+    """Static post-training quantization: activation ranges from a calibration set."""
+    return QuantizedModel(model, scheme, calibrate_ranges(model, x_calib, scheme))
