@@ -11,3 +11,7 @@ class ConfigError(TpuError):
 
 class ShapeError(TpuError):
     """Operands do not fit the machine (shape or value range)."""
+
+
+class ModelError(TpuError):
+    """A model file cannot be read or uses an op/attribute the compiler does not support."""

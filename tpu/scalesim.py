@@ -285,21 +285,22 @@ class Layer:
 
 
 def parse_topology(path: str | Path, *, gemm: bool = False) -> tuple[Layer, ...]:
-    """Read a SCALE-Sim topology CSV (conv rows, or GEMM rows when ``gemm``)."""
+    """Read a SCALE-Sim topology CSV (conv rows, or GEMM rows when ``gemm``).
+
+    Beyond SCALE-Sim's own reader, this one also takes the files found in SCALE-Sim's
+    repository that its 3.0 reader trips over: rows without the trailing comma, a ``#comment``
+    after the last comma, rows of empty fields, and extra annotation columns the header names.
+    """
     path = Path(path)
     lines = _read_text(path, "SCALE-Sim topology").splitlines()
+    names = GEMM_FIELDS if gemm else CONV_FIELDS
+    header = _fields(lines[0]) if lines else []
+    _check_header(path, header, names)
     layers: list[Layer] = []
-    for number, raw in enumerate(lines, start=1):
-        row = raw.strip()
-        if number == 1:
-            _check_header(path, row, gemm)
-            continue
-        if not row:
-            continue
-        fields = [f.strip() for f in row.split(",")]
-        if len(fields) > 1 and fields[-1] == "":
-            fields.pop()  # the trailing comma SCALE-Sim's rows end with
-        layers.extend(_parse_row(path, number, fields, gemm))
+    for number, raw in enumerate(lines[1:], start=2):
+        fields = _fields(raw)
+        if fields:
+            layers.extend(_parse_row(f"{path}:{number}", number, fields, names, header))
     if not layers:
         raise TopologyError(
             f"{path}: no layers; a SCALE-Sim topology is a header line, then one layer per line"
@@ -307,28 +308,32 @@ def parse_topology(path: str | Path, *, gemm: bool = False) -> tuple[Layer, ...]
     return tuple(layers)
 
 
-def _check_header(path: Path, row: str, gemm: bool) -> None:
+def _fields(line: str) -> list[str]:
+    """A row's fields without a ``#`` comment and without trailing empty fields (the trailing
+    comma SCALE-Sim's rows end with); ``[]`` for a blank row."""
+    fields = [f.strip() for f in line.split(",")]
+    for i, f in enumerate(fields):
+        if f.startswith("#"):
+            del fields[i:]
+            break
+    while fields and not fields[-1]:
+        fields.pop()
+    return fields
+
+
+def _check_header(path: Path, header: list[str], names: tuple[str, ...]) -> None:
     # SCALE-Sim drops line 1 unread; if it is a layer, that layer would silently vanish.
-    fields = [f.strip() for f in row.split(",")]
-    names = GEMM_FIELDS if gemm else CONV_FIELDS
-    if len(fields) >= len(names) and all(_positive(f) for f in fields[1:len(names)]):
+    if len(header) >= len(names) and all(_positive(f) for f in header[1:len(names)]):
         raise TopologyError(
             f"{path}:1: this line is a layer, but SCALE-Sim treats line 1 as the header and "
             f"skips it; add a header line such as '{','.join(names)},'"
         )
 
 
-def _parse_row(path: Path, number: int, fields: list[str], gemm: bool) -> list[Layer]:
-    names = GEMM_FIELDS if gemm else CONV_FIELDS
-    where = f"{path}:{number}"
+def _parse_row(where: str, number: int, fields: list[str], names: tuple[str, ...],
+               header: list[str]) -> list[Layer]:
+    gemm = names == GEMM_FIELDS
     form = ",".join(names) + ",[N:M sparsity],"
-    if len(fields) > len(names) + 1:
-        hint = ""
-        if gemm and len(fields) >= len(CONV_FIELDS):
-            hint = "; this looks like a conv row: drop --gemm"
-        raise TopologyError(
-            f"{where}: {len(fields)} fields, expected at most {len(names) + 1} ({form}){hint}"
-        )
     for i, name in enumerate(names[1:], start=1):
         if i >= len(fields):
             hint = ""
@@ -339,8 +344,19 @@ def _parse_row(path: Path, number: int, fields: list[str], gemm: bool) -> list[L
             raise TopologyError(
                 f"{where}: field {name!r}: expected a positive integer, got {fields[i]!r}"
             )
+    sparse = fields[len(names)] if len(fields) > len(names) else ""
+    if sparse and ":" not in sparse and gemm and _positive(sparse):
+        raise TopologyError(f"{where}: field 'sparsity': expected N:M (e.g. 2:4), got {sparse!r}; "
+                            "if this is a conv row, drop --gemm")
+    sparsity = _parse_sparsity(where, sparse) if sparse else (1, 1)
+    for i in range(len(names) + 1, len(fields)):
+        # Annotation columns are fine where the header names them (SCALE-Sim's Resnet50.csv).
+        if fields[i] and (i >= len(header) or not header[i]):
+            raise TopologyError(
+                f"{where}: field {i + 1} ({fields[i]!r}) is beyond the last one, sparsity, and the "
+                f"header names no column there; a row is {form}"
+            )
     dims = [int(f) for f in fields[1:len(names)]]
-    sparsity = _parse_sparsity(where, fields[len(names)]) if len(fields) > len(names) else (1, 1)
     name = fields[0]
     if gemm:
         m, n, k = dims

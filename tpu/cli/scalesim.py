@@ -64,8 +64,11 @@ def format_report(report: Report, machine) -> str:
         f"SCALE-Sim 3.0 compute report (stall-free): {cfg.array_rows}x{cfg.array_cols} "
         f"{cfg.dataflow}, config {cfg.source}",
         f"our machine: {machine.name} ({a.rows}x{a.cols} {a.dataflow})",
-        "",
     ]
+    if cfg.interface_bandwidth == "USER":
+        lines.append("note: InterfaceBandwidth is USER; SCALE-Sim would add memory stalls to "
+                     "these stall-free compute cycles")
+    lines.append("")
     width = max([len("layer"), len("total"), *(len(lt.layer.name) for lt in report.layers)])
     header = (f"{'layer':<{width}}  df  {'folds':>7}  {'cycles':>12}  {'map eff %':>9}  "
               f"{'util %':>7}  {'our cycles':>12}")

@@ -150,6 +150,18 @@ class Reshape(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Constant(Node):
+    """A constant tensor (e.g. the second operand of an Add); ``inputs`` is empty.
+
+    Quantized graphs hold the integer value with its ``q`` params (as onnxruntime's quantizer
+    stores a quantized initializer); float graphs hold float32 and ``q`` None.
+    """
+
+    value: np.ndarray = None
+    q: QParams | None = None
+
+
+@dataclass(frozen=True, eq=False)
 class Graph:
     """Nodes in execution order; ``inputs``/``outputs`` name graph tensors; ``shapes`` holds
     every tensor's shape with batch 1 (the batch dimension is free at run time)."""

@@ -44,6 +44,7 @@ class Scheme:
     convention: str = "onnxruntime"
     acc_bits: int = 32
     requant: str = "float"  # float (MLAS/fbgemm) | fixed (gemmlowp)
+    w_calib: str = "maxabs"  # weight range: maxabs (non-saturating) | mse (clipped)
 
     def __post_init__(self) -> None:
         for name in ("w_bits", "a_bits"):
@@ -52,6 +53,8 @@ class Scheme:
                 raise QuantError(f"{name} must be in 2..16, got {v}")
         if self.calib not in METHODS:
             raise QuantError(f"calib must be one of {METHODS}, got {self.calib!r}")
+        if self.w_calib not in ("maxabs", "mse"):
+            raise QuantError(f"w_calib must be 'maxabs' or 'mse', got {self.w_calib!r}")
         if self.requant not in ("float", "fixed"):
             raise QuantError(f"requant must be 'float' or 'fixed', got {self.requant!r}")
         if not 8 <= self.acc_bits <= 64:
@@ -102,8 +105,28 @@ def act_range(x: np.ndarray, scheme: Scheme) -> tuple[np.float32, np.float32]:
 
 
 def weight_qparams(w: np.ndarray, scheme: Scheme):
-    return qparams(w, bits=scheme.w_bits, signed=True, symmetric=True,
-                   axis=0 if scheme.per_channel else None, convention=scheme.convention)
+    axis = 0 if scheme.per_channel else None
+    if scheme.w_calib == "maxabs":
+        return qparams(w, bits=scheme.w_bits, signed=True, symmetric=True, axis=axis,
+                       convention=scheme.convention)
+    rng = qrange(scheme.w_bits, True, symmetric=True, convention=scheme.convention)
+    t = mse_weight_threshold(w, rng, axis)
+    return qparams_from_range(-t, t, rng, symmetric=True, convention=scheme.convention,
+                              custom=scheme.w_bits not in (8, 16))
+
+
+def mse_weight_threshold(w: np.ndarray, rng, axis: int | None, steps: int = 100) -> np.ndarray:
+    """Per-tensor/per-channel clipping threshold T minimising ||w - fakequant(w; [-T, T])||^2."""
+    w = np.asarray(w, np.float32)
+    wc = w.reshape(1, -1) if axis is None else np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)
+    top = np.abs(wc).max(1).astype(np.float64)
+    fr = np.arange(1, steps + 1, dtype=np.float64)[:, None] / steps  # (steps, 1)
+    t = np.maximum(top[None, :] * fr, np.finfo(np.float32).tiny)  # (steps, C)
+    scale = t / ((rng.qmax - rng.qmin) / 2.0)
+    q = np.clip(np.round(wc[None] / scale[..., None]), rng.qmin, rng.qmax) * scale[..., None]
+    err = ((q - wc[None]) ** 2).sum(-1)  # (steps, C)
+    best = t[err.argmin(0), np.arange(wc.shape[0])].astype(np.float32)
+    return best[0] if axis is None else best
 
 
 def act_qparams(rmin, rmax, scheme: Scheme):

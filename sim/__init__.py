@@ -1,0 +1,1 @@
+"""Simulation of the RTL: cocotb testbenches, simulator builds (cached), Amaranth-sim replay."""
