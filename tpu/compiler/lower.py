@@ -10,9 +10,9 @@ import numpy as np
 from tpu.array.activity import nbytes
 from tpu.array.schedule import accumulator_rows
 from tpu.compiler import ir
-from tpu.compiler.reference import conv_im2col, out_size
 from tpu.compiler.operands import MappedWeights, map_weights
 from tpu.compiler.program import Instr, Program
+from tpu.compiler.reference import conv_im2col, out_size
 from tpu.config import Config
 from tpu.errors import ShapeError, TpuError
 

@@ -17,7 +17,7 @@ from tpu.quant.qat import qat
 from tpu.quant.qmodel import Scheme, static_ptq
 
 CALIB_IMAGES = 256  # first training images; the test split is never used for calibration
-QAT_CONFIG = TrainConfig(epochs=30, lr=3e-3, seed=0)
+QAT_CONFIG = TrainConfig(epochs=15, lr=3e-3, seed=0)
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,8 @@ def study_rows() -> list[tuple[str, str, Scheme]]:
     rows += [
         ("W4A8 per-channel PTQ", "ptq", Scheme(w_bits=4, per_channel=True)),
         ("W2A8 per-channel PTQ", "ptq", Scheme(w_bits=2, per_channel=True)),
-        ("W4A8 per-channel QAT", "qat", Scheme(w_bits=4, per_channel=True)),
-        ("W2A8 per-channel QAT", "qat", Scheme(w_bits=2, per_channel=True)),
+        ("W4A8 per-channel QAT mse-w", "qat", Scheme(w_bits=4, per_channel=True, w_calib="mse")),
+        ("W2A8 per-channel QAT mse-w", "qat", Scheme(w_bits=2, per_channel=True, w_calib="mse")),
         ("W16A16 per-tensor (acc 64)", "ptq", Scheme(w_bits=16, a_bits=16, acc_bits=64)),
     ]
     return rows

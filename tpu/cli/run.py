@@ -1,0 +1,115 @@
+"""`tpu run`: compile a model for the array and run it; default: the bundled digits CNN."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import numpy as np
+
+from tpu.array import BACKENDS
+from tpu.cli.common import add_config_arg, load_npy, write_atomic, write_json, write_npy
+from tpu.config import load_config
+from tpu.errors import TpuError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="compile an ONNX model for the array and run it "
+                                   "(default: the bundled digits CNN on the held-out digits)")
+    p.add_argument("model", nargs="?", help="ONNX model (float or quantized by onnxruntime)")
+    add_config_arg(p)
+    p.add_argument("--input", metavar="X.npy", help="input batch (float, the model's input shape)")
+    p.add_argument("--calib", metavar="X.npy", help="calibration batch to quantize a float model")
+    p.add_argument("--output", metavar="Y.npy", help="write the model's output")
+    p.add_argument("--backend", choices=BACKENDS, default="fast")
+    p.add_argument("--requant", choices=("float", "fixed"), default="float",
+                   help="float: onnxruntime/MLAS float32 requantization (bit-exact with ORT); "
+                        "fixed: gemmlowp int32 multiplier + shift (TFLite reference kernels)")
+    add_quant_args(p)
+    p.add_argument("--json", metavar="R.json", help="write the report as JSON")
+    p.add_argument("--csv", metavar="LAYERS.csv", help="write the per-layer figures as CSV")
+    p.add_argument("--plots", metavar="DIR", help="write cycles/utilization and energy plots")
+    p.add_argument("--waves", metavar="DIR", help="rtl backend: write waveforms into DIR")
+    p.set_defaults(func=run)
+
+
+def add_quant_args(p) -> None:
+    g = p.add_argument_group("quantization of float models")
+    g.add_argument("--method", choices=("minmax", "percentile", "kl", "mse"), default="minmax",
+                   help="activation calibration (default minmax)")
+    g.add_argument("--per-tensor", action="store_true", help="per-tensor weights (default per-channel)")
+    g.add_argument("--act-bits", type=int, help="activation bits (default: the array's)")
+    g.add_argument("--weight-bits", type=int, help="weight bits (default: the array's)")
+
+
+def prepare(model, calib, config, args):
+    """Load the model; quantize it (per the CLI flags) when it is float."""
+    from tpu.compiler.quantize import quantize
+    from tpu.frontend import load_onnx
+
+    graph = load_onnx(model)
+    if graph.quantized:
+        return graph
+    if calib is None:
+        raise TpuError(f"{model}: is a float model; pass --calib X.npy (a few representative "
+                       f"inputs) so it can be quantized")
+    a = config.array
+    return quantize(graph, calib, per_channel=not args.per_tensor, method=args.method,
+                    act_bits=args.act_bits or min(8, a.act_bits),
+                    weight_bits=args.weight_bits or min(8, a.weight_bits),
+                    act_signed=False, weight_signed=True)
+
+
+def run(args) -> int:
+    from rich.console import Console
+
+    from tpu.compiler import compile as compile_graph
+    from tpu.report import layer_table, layers_csv, plot_run
+
+    config = load_config(args.config)
+    labels = None
+    if args.model is None:
+        from tpu.nn.digits import bundled_model, load_digits_split
+
+        x_train, x, _, labels = load_digits_split()
+        model, calib = bundled_model("cnn"), x_train[:512]
+        if args.input:
+            x, labels = load_npy(args.input, "input").astype(np.float32), None
+    else:
+        if not args.input:
+            raise TpuError("pass --input X.npy with the batch to run the model on")
+        model = args.model
+        x = load_npy(args.input, "input").astype(np.float32)
+        calib = load_npy(args.calib, "calibration").astype(np.float32) if args.calib else None
+    graph = prepare(model, calib, config, args)
+    compiled = compile_graph(graph, config)
+    console = Console()
+    with console.status("running…") if console.is_terminal else nullcontext():
+        result = compiled.run(x, backend=args.backend, requant=args.requant, waves=args.waves)
+    report = result.report()
+    y = result.outputs[0]
+    if labels is not None:
+        report["accuracy"] = float(np.mean(np.argmax(y, axis=1) == labels))
+    if args.output:
+        write_npy(args.output, y)
+    if args.json:
+        write_json(args.json, report)
+    if args.csv:
+        text = layers_csv(report)
+        write_atomic(args.csv, lambda p: p.write_text(text))
+    a = config.array
+    title = (f"{graph.name}: batch {len(x)} on {a.rows}×{a.cols} {a.dataflow} ({config.name}), "
+             f"backend {args.backend}")
+    console.print(layer_table(report, title))
+    t = report["totals"]
+    console.print(f"{t['cycles']:,} cycles = {t['seconds'] * 1e6:,.1f} µs at "
+                  f"{config.clock.hz / 1e6:g} MHz; {t['energy_pj']['total'] / 1e6:,.2f} µJ "
+                  f"({t['energy_pj']['total'] / 1e3 / len(x):,.1f} nJ per input); area "
+                  f"{report['area_mm2']['total']:.2f} mm²")
+    if "accuracy" in report:
+        console.print(f"accuracy on {len(labels)} held-out digits: {report['accuracy']:.2%}")
+    if args.plots:
+        from pathlib import Path
+
+        for path in plot_run(report, Path(args.plots)):
+            console.print(f"wrote {path}")
+    return 0
