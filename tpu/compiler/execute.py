@@ -137,10 +137,7 @@ def _scoreboard(program: Program, durations: dict[int, int]) -> list[int]:
     free = {"dma": 0, "mxu": 0, "act": 0, "host": 0}
     ends = []
     for i, ins in enumerate(program.instrs):
-        if ins.unit == "dma":
-            dur = -(-ins.nbytes // bpc)
-        else:
-            dur = durations.get(i, ins.duration)
+        dur = -(-ins.nbytes // bpc) if ins.unit == "dma" else durations.get(i, ins.duration)
         start = max([free[ins.unit]] + [ends[d] for d in ins.deps])
         ends.append(start + dur)
         if ins.unit != "host":  # host bookkeeping takes no machine time
