@@ -15,8 +15,9 @@ figures come in closed form (DESIGN.md §5):
 * "Mapping Efficiency" is the mean over folds of used PEs / (R·C) = ``Sr·Sc / (R·C·folds)``;
 * "Overall Util" is ``M·N·K / (cycles·R·C)``;
 * "Compute Util" is the mean over folds of ``used·T / (R·C·L)`` where SCALE-Sim's per-fold ``L``
-  is ``R+C+T−2`` (os) but ``2R+2C+T−3`` (ws, is) — one more ``C−1`` than the fold really lasts;
+  is ``R+C+T−2`` (os) but ``2R+2C+T−3`` (ws, is), ``C−1`` more than the fold really lasts;
   we reproduce that quirk so the column matches.
+* one MAC on a 1×1 os array takes 0 cycles, where SCALE-Sim divides by zero; we refuse it.
 
 Fractions are exact rationals rounded once to float. SCALE-Sim computes "Overall Util" with one
 true division (so our percentage is bit-identical) but averages the other two by a running float
@@ -26,8 +27,8 @@ File conventions reproduced from SCALE-Sim's ``topology_utils``: the first line 
 blank lines are skipped; each row ends with a comma; conv rows are
 ``name,H,W,FH,FW,C,N,stride[,N:M sparsity]``; GEMM rows (``--gemm``) are ``name,M,N,K[,N:M]``;
 a conv layer whose name contains ``DP`` is depthwise and becomes one layer per channel, named
-``<name>Channel_<i>`` with ``C = 1``. Where SCALE-Sim would crash or silently misread a file
-(a row without the trailing comma, a first line that is data) we accept the row or say why not.
+``<name>Channel_<i>`` with ``C = 1``. Where SCALE-Sim 3.0 would crash on or silently misread
+a file (see ``parse_topology``) we read it or say what is wrong.
 """
 
 from __future__ import annotations
@@ -290,6 +291,7 @@ def parse_topology(path: str | Path, *, gemm: bool = False) -> tuple[Layer, ...]
     Beyond SCALE-Sim's own reader, this one also takes the files found in SCALE-Sim's
     repository that its 3.0 reader trips over: rows without the trailing comma, a ``#comment``
     after the last comma, rows of empty fields, and extra annotation columns the header names.
+    A first line that is a layer is refused: SCALE-Sim would skip it as the header.
     """
     path = Path(path)
     lines = _read_text(path, "SCALE-Sim topology").splitlines()
@@ -549,13 +551,9 @@ def simulate(config: ScaleSimConfig, layers: tuple[Layer, ...] | list[Layer],
     for layer in layers:
         lt = layer_timing(layer, config.array_rows, config.array_cols, config.dataflow)
         if machine is not None:
-            lt = _with_our_cycles(lt, machine)
+            lt = replace(lt, our_cycles=our_cycles(layer, machine))
         timings.append(lt)
     return Report(config, tuple(timings))
-
-
-def _with_our_cycles(lt: LayerTiming, machine) -> LayerTiming:
-    return replace(lt, our_cycles=our_cycles(lt.layer, machine))
 
 
 def our_cycles(layer: Layer, machine) -> int:

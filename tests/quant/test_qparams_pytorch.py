@@ -37,3 +37,11 @@ def test_nan_is_an_error():
     with pytest.raises(QuantError, match="NaN or Inf"):
         qparams(np.array([1.0, np.nan]), bits=8, signed=True, symmetric=True,
                 convention="pytorch")
+
+
+@pytest.mark.parametrize("case", ERRORS, ids=_id)
+def test_rejects_what_pytorch_rejects(case):
+    x = np.array(DATA["inputs"][case["input"]], np.float32)
+    with pytest.raises(QuantError):
+        qparams(x, bits=case["bits"], signed=case["signed"], symmetric=case["symmetric"],
+                axis=case["axis"], reduce_range=case["reduce_range"], convention="pytorch")

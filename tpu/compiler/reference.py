@@ -101,33 +101,69 @@ def _zp(q: ir.QParams | None) -> np.ndarray:
     return np.zeros((), np.int64) if q is None else np.asarray(q.zero_point, np.int64)
 
 
-def conv_accumulate(x_int: np.ndarray, node: ir.Conv, *, acc_bits: int | None = 32) -> np.ndarray:
+def conv_accumulate(x_int: np.ndarray, node: ir.Conv, *, acc_bits: int | None = 32,
+                    saturate_pairs: bool = False) -> np.ndarray:
     """Exact ``Σ (x - zx)(w - zw[o]) + bias[o]`` (N, O, Ho, Wo) as int64, wrapped to int32.
 
-    Padding is the value zx (contributes 0). ``acc_bits=None`` keeps the unwrapped sum."""
+    Padding is the value zx (contributes 0). ``acc_bits=None`` keeps the unwrapped sum.
+    ``saturate_pairs`` reproduces onnxruntime on x86 AVX2 without VNNI for u8 × s8 (see
+    :func:`_pairs_acc`); it changes nothing for other type pairs."""
     x_int = np.asarray(x_int, np.int64)
     _check_conv(x_int, node)
     zx = int(_zp(node.x_q))
-    cols = conv_im2col(x_int, node, pad_value=zx) - zx
-    w = np.asarray(node.weight, np.int64) - expand(_zp(node.w_q), 4, 0 if _zp(node.w_q).ndim else None)
-    acc = _grouped_matmul(cols, w, node.group)
+    if saturate_pairs and _u8s8(node):
+        # MLAS's NHWC im2col: K runs over (kh, kw, c) with the channel fastest, per group
+        cols = conv_im2col(x_int, node, pad_value=zx)
+        n, ho, wo, c = cols.shape[:4]
+        cg, og = c // node.group, node.weight.shape[0] // node.group
+        outs = []
+        for g in range(node.group):
+            xg = cols[:, :, :, g * cg:(g + 1) * cg].transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, -1)
+            wg = np.asarray(node.weight[g * og:(g + 1) * og], np.int64).transpose(0, 2, 3, 1).reshape(og, -1)
+            outs.append(_pairs_acc(xg, wg.T, zx).reshape(n, ho, wo, og))
+        acc = np.concatenate(outs, axis=3).transpose(0, 3, 1, 2)
+    else:
+        cols = conv_im2col(x_int, node, pad_value=zx) - zx
+        w = np.asarray(node.weight, np.int64) - expand(_zp(node.w_q), 4, 0)
+        acc = _grouped_matmul(cols, w, node.group)
     if node.bias is not None:
         acc = acc + np.asarray(node.bias, np.int64).reshape(1, -1, 1, 1)
     return _wrap(acc, acc_bits)
 
 
-def gemm_accumulate(x_int: np.ndarray, node: ir.Gemm, *, acc_bits: int | None = 32) -> np.ndarray:
+def gemm_accumulate(x_int: np.ndarray, node: ir.Gemm, *, acc_bits: int | None = 32,
+                    saturate_pairs: bool = False) -> np.ndarray:
     """Exact ``(x - zx) @ (W - zw[n]) + bias[n]`` (M, N) as int64, wrapped to int32."""
     x_int = np.asarray(x_int, np.int64)
     if x_int.ndim != 2 or x_int.shape[1] != node.weight.shape[0]:
         raise ShapeError(f"node {node.name!r}: input shape {x_int.shape} does not fit weight "
                          f"{node.weight.shape}")
     zw = _zp(node.w_q)
-    w = np.asarray(node.weight, np.int64) - expand(zw, 2, 1 if zw.ndim else None)
-    acc = (x_int - _zp(node.x_q)) @ w
+    if saturate_pairs and _u8s8(node):
+        acc = _pairs_acc(x_int, np.asarray(node.weight, np.int64), int(_zp(node.x_q)))
+    else:
+        w = np.asarray(node.weight, np.int64) - expand(zw, 2, 1 if zw.ndim else None)
+        acc = (x_int - _zp(node.x_q)) @ w
     if node.bias is not None:
         acc = acc + np.asarray(node.bias, np.int64)
     return _wrap(acc, acc_bits)
+
+
+def _u8s8(node) -> bool:
+    return (node.x_q.bits == 8 and not node.x_q.signed and node.w_q.bits == 8 and node.w_q.signed
+            and not np.any(node.w_q.zero_point))
+
+
+def _pairs_acc(x: np.ndarray, w: np.ndarray, zx: int) -> np.ndarray:
+    """MLAS U8S8 on AVX2 (vpmaddubsw): raw u8·s8 products of K-neighbours (2j, 2j+1) are summed
+    and saturated to int16 before the int32 accumulation; the zero point is removed after,
+    ``acc = Σ sat16(pair) - zx·Σw``. x (M, K) u8 values, w (K, N) s8 values with zero point 0."""
+    m, k = x.shape
+    if k % 2:
+        x = np.concatenate([x, np.zeros((m, 1), np.int64)], axis=1)
+        w = np.concatenate([w, np.zeros((1, w.shape[1]), np.int64)], axis=0)
+    pairs = x[:, 0::2, None] * w[None, 0::2] + x[:, 1::2, None] * w[None, 1::2]  # (M, K/2, N)
+    return np.clip(pairs, -32768, 32767).sum(axis=1) - zx * w.sum(axis=0)
 
 
 def _wrap(acc: np.ndarray, acc_bits: int | None) -> np.ndarray:
@@ -175,9 +211,10 @@ def requantize(acc: np.ndarray, node: ir.Conv | ir.Gemm, mode: str = "float") ->
 
 # --- per-op semantics -----------------------------------------------------------------------
 
-def conv(x: np.ndarray, node: ir.Conv, mode: str = "float") -> np.ndarray:
+def conv(x: np.ndarray, node: ir.Conv, mode: str = "float", saturate_pairs: bool = False
+         ) -> np.ndarray:
     if node.out_q is not None:
-        return requantize(conv_accumulate(x, node), node, mode)
+        return requantize(conv_accumulate(x, node, saturate_pairs=saturate_pairs), node, mode)
     x = np.asarray(x, np.float32)
     _check_conv(x, node)
     y = _grouped_matmul(conv_im2col(x, node), np.asarray(node.weight, np.float32), node.group)
@@ -186,9 +223,10 @@ def conv(x: np.ndarray, node: ir.Conv, mode: str = "float") -> np.ndarray:
     return np.maximum(y, 0) if node.relu else y
 
 
-def gemm(x: np.ndarray, node: ir.Gemm, mode: str = "float") -> np.ndarray:
+def gemm(x: np.ndarray, node: ir.Gemm, mode: str = "float", saturate_pairs: bool = False
+         ) -> np.ndarray:
     if node.out_q is not None:
-        return requantize(gemm_accumulate(x, node), node, mode)
+        return requantize(gemm_accumulate(x, node, saturate_pairs=saturate_pairs), node, mode)
     y = np.asarray(x, np.float32) @ np.asarray(node.weight, np.float32)
     if node.bias is not None:
         y = y + np.asarray(node.bias, np.float32)
@@ -313,15 +351,16 @@ def dequantize(q_int: np.ndarray, node: ir.Dequantize) -> np.ndarray:
     return _dequantize(q_int, q.scale, q.zero_point, axis=q.axis)
 
 
-def run_node(node: ir.Node, args: list[np.ndarray], mode: str = "float") -> np.ndarray:
+def run_node(node: ir.Node, args: list[np.ndarray], mode: str = "float",
+             saturate_pairs: bool = False) -> np.ndarray:
     """Apply one node to its evaluated inputs."""
     if isinstance(node, ir.Conv):
-        return conv(args[0], node, mode)
+        return conv(args[0], node, mode, saturate_pairs)
     if isinstance(node, ir.Gemm):
         x = args[0]
         if x.ndim != 2:
             raise ShapeError(f"node {node.name!r}: Gemm input must be 2-D, got shape {x.shape}")
-        return gemm(x, node, mode)
+        return gemm(x, node, mode, saturate_pairs)
     if isinstance(node, ir.Add):
         return add(args[0], args[1], node)
     if isinstance(node, ir.MaxPool):
@@ -343,8 +382,13 @@ def run_node(node: ir.Node, args: list[np.ndarray], mode: str = "float") -> np.n
     raise TpuError(f"node {node.name!r}: no reference semantics for {type(node).__name__}")
 
 
-def evaluate(graph: ir.Graph, x, *, requant: str = "float", all_tensors: bool = False):
+def evaluate(graph: ir.Graph, x, *, requant: str = "float", all_tensors: bool = False,
+             saturate_pairs: bool = False):
     """Run the graph on ``x`` (one array, or one per graph input).
+
+    ``saturate_pairs=True`` reproduces onnxruntime's u8 × s8 kernels on x86 CPUs with AVX2 but
+    no VNNI (int16 saturation of product pairs, :func:`_pairs_acc`); the default is the exact
+    arithmetic every other peer (and the TPU) computes.
 
     Returns the list of graph outputs, or with ``all_tensors`` the dict of every tensor.
     Integer tensors are int64 arrays holding the quantized values."""
@@ -355,7 +399,7 @@ def evaluate(graph: ir.Graph, x, *, requant: str = "float", all_tensors: bool = 
         raise TpuError(f"graph {graph.name!r} takes {len(graph.inputs)} inputs, got {len(xs)}")
     env = {name: np.asarray(v) for name, v in zip(graph.inputs, xs, strict=True)}
     for node in graph.nodes:
-        env[node.output] = run_node(node, [env[i] for i in node.inputs], requant)
+        env[node.output] = run_node(node, [env[i] for i in node.inputs], requant, saturate_pairs)
     if all_tensors:
         return env
     return [env[o] for o in graph.outputs]

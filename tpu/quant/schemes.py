@@ -56,6 +56,10 @@ def qrange(bits: int, signed: bool, *, symmetric: bool = False, reduce_range: bo
     if bits == 1:
         return QRange(-1, 1, binary=True) if signed else QRange(0, 1)
     if convention == "pytorch":
+        if symmetric and reduce_range and not signed and bits <= 8:
+            # MinMaxObserver raises NotImplementedError for this combination
+            raise QuantError("pytorch convention: reduce_range is not available for unsigned "
+                             "symmetric quantization")
         return _torch_range(bits, signed, reduce_range)
     return _ort_range(bits, signed, symmetric, reduce_range)
 
