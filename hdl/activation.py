@@ -26,18 +26,23 @@ SHIFT_SHAPE = signed(6)  # TFLite shifts lie in [-31, 31]
 
 
 class ActivationUnit(wiring.Component):
-    def __init__(self, *, cols: int, acc_bits: int = 32, out_shape: Shape = signed(8)):
+    def __init__(self, *, cols: int, acc_bits: int = 32, out_shape: Shape | None = None):
         if acc_bits > 32:
             raise TypeError(f"the activation unit requantizes int32 accumulators; acc_bits "
                             f"{acc_bits!r} is wider")
+        out_shape = signed(8) if out_shape is None else out_shape
         self.cols, self.acc_bits, self.out_shape = cols, acc_bits, Shape.cast(out_shape)
+        super().__init__(self.signature_for(cols=cols, acc_bits=acc_bits, out_shape=out_shape))
+
+    @staticmethod
+    def signature_for(*, cols: int, acc_bits: int, out_shape: Shape) -> wiring.Signature:
         word = signed(32)
-        super().__init__({
+        return wiring.Signature({
             "in_valid": In(1), "in_data": In(ArrayLayout(signed(acc_bits), cols)),
             "bias": In(ArrayLayout(word, cols)), "qm": In(ArrayLayout(word, cols)),
             "shift": In(ArrayLayout(SHIFT_SHAPE, cols)),
             "zp": In(word), "act_min": In(word), "act_max": In(word), "relu": In(1),
-            "out_valid": Out(1), "out_data": Out(ArrayLayout(self.out_shape, cols)),
+            "out_valid": Out(1), "out_data": Out(ArrayLayout(Shape.cast(out_shape), cols)),
         })
 
     def elaborate(self, platform):

@@ -30,8 +30,12 @@ class StationaryArray(wiring.Component):
     def __init__(self, params: ArrayParams):
         if not params.stationary:
             raise TypeError(f"StationaryArray needs a ws or is design, not {params.dataflow!r}")
-        self.params = p = params
-        super().__init__({
+        self.params = params
+        super().__init__(self.signature_for(params))
+
+    @staticmethod
+    def signature_for(p: ArrayParams) -> wiring.Signature:
+        return wiring.Signature({
             "w_valid": In(1), "w_bank": In(1), "w_row": In(row_index_shape(p.rows)),
             "w_data": In(ArrayLayout(p.s_shape, p.cols)),
             "x_valid": In(1), "x_bank": In(1), "x_data": In(ArrayLayout(p.x_shape, p.rows)),
@@ -77,8 +81,12 @@ class OutputStationaryArray(wiring.Component):
     def __init__(self, params: ArrayParams):
         if params.stationary:
             raise TypeError(f"OutputStationaryArray needs an os design, not {params.dataflow!r}")
-        self.params = p = params
-        super().__init__({
+        self.params = params
+        super().__init__(self.signature_for(params))
+
+    @staticmethod
+    def signature_for(p: ArrayParams) -> wiring.Signature:
+        return wiring.Signature({
             "x_data": In(ArrayLayout(p.x_shape, p.rows)),
             "y_data": In(ArrayLayout(p.s_shape, p.cols)),
             "first": In(1), "last": In(1), "drain": In(1),

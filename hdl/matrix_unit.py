@@ -23,22 +23,24 @@ class MatrixUnit(wiring.Component):
     def __init__(self, params: ArrayParams):
         if not params.stationary or params.acc_rows < 1:
             raise TypeError(f"MatrixUnit needs a ws/is design with acc_rows >= 1, not {params!r}")
-        self.params = p = params
-        self.array = StationaryArray(p)
-        depth = 2 * p.acc_rows
-        addr = unsigned(max(1, (depth - 1).bit_length()))
-        row = ArrayLayout(p.acc_shape, p.cols)
-        super().__init__({
-            **self.array.signature.members,
+        self.params = params
+        self.depth = 2 * params.acc_rows
+        super().__init__(self.signature_for(params))
+
+    @staticmethod
+    def signature_for(p: ArrayParams) -> wiring.Signature:
+        addr = unsigned(max(1, (2 * p.acc_rows - 1).bit_length()))
+        return wiring.Signature({
+            **StationaryArray.signature_for(p).members,
             "x_addr": In(addr), "x_acc": In(1),
-            "acc_valid": Out(1), "acc_addr": Out(addr), "acc_data": Out(row),
+            "acc_valid": Out(1), "acc_addr": Out(addr),
+            "acc_data": Out(ArrayLayout(p.acc_shape, p.cols)),
         })
-        self.depth = depth
 
     def elaborate(self, platform):
         m = Module()
         p = self.params
-        m.submodules.array = array = self.array
+        m.submodules.array = array = StationaryArray(p)
         for name in array.signature.members:
             port, inner = getattr(self, name), getattr(array, name)
             m.d.comb += inner.eq(port) if name.startswith(("w_", "x_")) else port.eq(inner)
@@ -57,8 +59,17 @@ class MatrixUnit(wiring.Component):
         return m
 
 
+def _matrix_unit_class(params: ArrayParams):
+    if not params.stationary:
+        return OutputStationaryArray
+    return MatrixUnit if params.acc_rows else StationaryArray
+
+
 def matrix_unit(params: ArrayParams) -> wiring.Component:
     """The matrix unit for this design: with accumulators when ws/is and ``acc_rows`` is set."""
-    if not params.stationary:
-        return OutputStationaryArray(params)
-    return MatrixUnit(params) if params.acc_rows else StationaryArray(params)
+    return _matrix_unit_class(params)(params)
+
+
+def matrix_unit_signature(params: ArrayParams) -> wiring.Signature:
+    """The ports of :func:`matrix_unit` without building it."""
+    return _matrix_unit_class(params).signature_for(params)

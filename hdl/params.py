@@ -71,5 +71,7 @@ class ArrayParams:
 
     def key(self) -> str:
         """A short stable hash naming this design (simulator cache directories)."""
-        text = json.dumps(asdict(self), sort_keys=True)
+        fields = asdict(self)
+        fields["dataflow"] = "stationary" if self.stationary else "os"  # ws, is: same hardware
+        text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from amaranth.lib import wiring
 
 from hdl.activation import ActivationUnit
-from hdl.matrix_unit import matrix_unit
+from hdl.matrix_unit import matrix_unit, matrix_unit_signature
 from hdl.params import ArrayParams, operand_shape
 from tpu.array.schedule import accumulator_rows
 from tpu.config import Config
@@ -25,11 +25,23 @@ def matrix_top(config: Config, *, accumulators: bool = True) -> wiring.Component
     return matrix_unit(array_params(config, accumulators=accumulators))
 
 
-def activation_top(config: Config) -> ActivationUnit:
-    """The activation unit: int32 accumulators in, ``act_bits`` activations out."""
+def matrix_signature(config: Config, *, accumulators: bool = True) -> wiring.Signature:
+    return matrix_unit_signature(array_params(config, accumulators=accumulators))
+
+
+def activation_params(config: Config) -> dict:
+    """The activation unit's parameters: int32 accumulators in, ``act_bits`` activations out."""
     a = config.array
-    return ActivationUnit(cols=a.cols, acc_bits=min(a.acc_bits, 32),
-                          out_shape=operand_shape(a.act_bits, a.act_signed))
+    return {"cols": a.cols, "acc_bits": min(a.acc_bits, 32),
+            "out_shape": operand_shape(a.act_bits, a.act_signed)}
+
+
+def activation_top(config: Config) -> ActivationUnit:
+    return ActivationUnit(**activation_params(config))
+
+
+def activation_signature(config: Config) -> wiring.Signature:
+    return ActivationUnit.signature_for(**activation_params(config))
 
 
 def designs(config: Config) -> dict[str, wiring.Component]:

@@ -39,14 +39,15 @@ def stimulus_arrays(stimulus) -> dict[str, np.ndarray]:
     return {f.name: np.asarray(getattr(stimulus, f.name)) for f in fields(stimulus)}
 
 
-def port_widths(component) -> dict[str, tuple[int, int]]:
-    """``{input port: (lanes, bits per lane)}`` of an Amaranth component."""
+def port_widths(signature) -> dict[str, tuple[int, int]]:
+    """``{input port: (lanes, bits per lane)}`` of an Amaranth signature (or component)."""
     from amaranth.hdl import Shape
     from amaranth.lib import data
     from amaranth.lib.wiring import In
 
     out = {}
-    for name, member in component.signature.members.items():
+    members = getattr(signature, "signature", signature).members
+    for name, member in members.items():
         if member.flow == In:
             shape = member.shape
             if isinstance(shape, data.ArrayLayout):

@@ -114,7 +114,7 @@ def build(make_verilog: Callable[[], str], *, key: str, simulator: str,
         return Build(simulator, directory, waves)
     from cocotb_tools.runner import get_runner
 
-    with _locked(cache_root() / f"{name}.lock"):
+    with _locked(cache_root() / "locks" / f"{name}.lock"):
         if done.exists():  # another process built it while we waited
             return Build(simulator, directory, waves)
         shutil.rmtree(directory, ignore_errors=True)

@@ -127,8 +127,9 @@ SINGLE_OPS = {
 def single_op(name: str, directory: Path, seed: int = 0) -> Path:
     shape, build = SINGLE_OPS[name]
     nodes, inits = build(np.random.default_rng(seed))
-    proto = _model(nodes, [_vi("x", shape)], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                   inits, name)
+    rank = 2 if name in ("gemm", "matmul", "flatten", "reshape") else 4
+    out = _vi("y", [f"d{i}" for i in range(rank)])
+    proto = _model(nodes, [_vi("x", ["N", *shape[1:]])], [out], inits, name)
     return _save(proto, Path(directory) / f"{name}.onnx")
 
 

@@ -41,15 +41,16 @@ def _waves_file(waves, simulator: str, design: str) -> Path | None:
     return path
 
 
-def _simulate(component, key: str, stimulus, groups, *, simulator, waves, design: str):
+def _simulate(make, signature, key: str, stimulus, groups, *, simulator, waves, design: str):
+    """Drive ``stimulus`` into the design ``make()`` builds (only on a simulator cache miss)."""
     from amaranth.back import verilog
 
     from sim import runner
     from sim.ports import packed_inputs, port_widths
 
-    inputs = packed_inputs(stimulus, port_widths(component))
+    inputs = packed_inputs(stimulus, port_widths(signature))
     wave_path = _waves_file(waves, simulator, design)
-    build = runner.build(lambda: verilog.convert(component, name=runner.TOPLEVEL),
+    build = runner.build(lambda: verilog.convert(make(), name=runner.TOPLEVEL),
                          key=key, simulator=simulator, waves=wave_path is not None)
     return runner.run(build, inputs, groups, waves_file=wave_path)
 
@@ -59,7 +60,7 @@ def simulate_matrix_unit(config: Config, stimulus, *, simulator: str | None = No
     """Replay ``stimulus`` through the matrix unit; returns ``out_valid``, ``out_data`` and,
     with ``accumulators`` (ws/is), the accumulator writes ``acc_valid``/``acc_addr``/
     ``acc_data`` — each (T,) or (T, C) int64, row t latched at the end of cycle t."""
-    from hdl.top import array_params, matrix_top
+    from hdl.top import array_params, matrix_signature, matrix_top
     from sim.ports import unpack
 
     simulator = simulator or default_simulator()
@@ -67,7 +68,8 @@ def simulate_matrix_unit(config: Config, stimulus, *, simulator: str | None = No
     groups = [("out_valid", ["out_data"])]
     if accumulators and params.stationary:
         groups.append(("acc_valid", ["acc_addr", "acc_data"]))
-    raw = _simulate(matrix_top(config), f"mu-{params.key()}", stimulus, groups,
+    raw = _simulate(lambda: matrix_top(config), matrix_signature(config), f"mu-{params.key()}",
+                    stimulus, groups,
                     simulator=simulator, waves=waves, design=f"matrix_unit_{params.dataflow}")
     C, bits = params.cols, params.acc_bits
     out = {}
@@ -91,7 +93,9 @@ def run_activation_rtl(config: Config, acc, *, bias, qm, shift, zero_point: int,
     ``bias``, ``qm`` and ``shift`` are per column (length C) or scalars."""
     from dataclasses import make_dataclass
 
-    from hdl.top import activation_top
+    from amaranth.hdl import Shape
+
+    from hdl.top import activation_params, activation_signature, activation_top
     from sim.ports import unpack
 
     simulator = simulator or default_simulator()
@@ -110,12 +114,14 @@ def run_activation_rtl(config: Config, acc, *, bias, qm, shift, zero_point: int,
         per_col(bias), per_col(qm), per_col(shift), np.full(T, zero_point),
         np.full(T, act_min), np.full(T, act_max), np.full(T, int(relu)),
     )
-    unit = activation_top(config)
-    key = f"act-{a.cols}-{unit.acc_bits}-{unit.out_shape.width}-{int(unit.out_shape.signed)}"
-    raw = _simulate(unit, key, stim, [("out_valid", ["out_data"])], simulator=simulator,
-                    waves=waves, design="activation_unit")
+    p = activation_params(config)
+    out_shape = Shape.cast(p["out_shape"])
+    key = f"act-{a.cols}-{p['acc_bits']}-{out_shape.width}-{int(out_shape.signed)}"
+    raw = _simulate(lambda: activation_top(config), activation_signature(config), key, stim,
+                    [("out_valid", ["out_data"])], simulator=simulator, waves=waves,
+                    design="activation_unit")
     valid = np.asarray(raw["out_valid"], bool)
-    data = unpack(raw["out_data"], a.cols, unit.out_shape.width, unit.out_shape.signed)
+    data = unpack(raw["out_data"], a.cols, out_shape.width, out_shape.signed)
     if valid.sum() != n or not valid[2:].all():
         raise TpuError(f"activation unit returned {valid.sum()} rows for {n} (pipeline bug)")
     return data[valid]

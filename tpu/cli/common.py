@@ -39,6 +39,9 @@ def write_atomic(path: str | Path, writer: Callable[[Path], None]) -> None:
         raise TpuError(f"{path}: folder {parent} does not exist")
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=path.suffix or ".tmp")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         writer(Path(tmp))
         os.replace(tmp, path)

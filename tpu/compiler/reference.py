@@ -24,8 +24,8 @@ import numpy as np
 
 from tpu.compiler import ir
 from tpu.errors import ShapeError, TpuError
-from tpu.quant import float_multiplier, quantize_multiplier, requant_fixed, requant_float
 from tpu.quant import dequantize as _dequantize
+from tpu.quant import float_multiplier, quantize_multiplier, requant_fixed, requant_float
 from tpu.quant import quantize as _quantize
 from tpu.quant.requant import wrap_int32
 from tpu.quant.schemes import expand
@@ -111,14 +111,16 @@ def conv_accumulate(x_int: np.ndarray, node: ir.Conv, *, acc_bits: int | None = 
     x_int = np.asarray(x_int, np.int64)
     _check_conv(x_int, node)
     zx = int(_zp(node.x_q))
-    if saturate_pairs and _u8s8(node):
-        # MLAS's NHWC im2col: K runs over (kh, kw, c) with the channel fastest, per group
+    if saturate_pairs and _u8s8(node) and not (node.group > 1 and node.weight.shape[1] == 1):
+        # depthwise convs take MLAS's exact int16 kernel; the others its NHWC im2col:
+        # K runs over (kh, kw, c) with the channel fastest, per group
         cols = conv_im2col(x_int, node, pad_value=zx)
         n, ho, wo, c = cols.shape[:4]
         cg, og = c // node.group, node.weight.shape[0] // node.group
         outs = []
         for g in range(node.group):
-            xg = cols[:, :, :, g * cg:(g + 1) * cg].transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, -1)
+            xg = cols[:, :, :, g * cg:(g + 1) * cg].transpose(0, 1, 2, 4, 5, 3)
+            xg = xg.reshape(n * ho * wo, -1)
             wg = np.asarray(node.weight[g * og:(g + 1) * og], np.int64).transpose(0, 2, 3, 1).reshape(og, -1)
             outs.append(_pairs_acc(xg, wg.T, zx).reshape(n, ho, wo, og))
         acc = np.concatenate(outs, axis=3).transpose(0, 3, 1, 2)
@@ -211,10 +213,11 @@ def requantize(acc: np.ndarray, node: ir.Conv | ir.Gemm, mode: str = "float") ->
 
 # --- per-op semantics -----------------------------------------------------------------------
 
-def conv(x: np.ndarray, node: ir.Conv, mode: str = "float", saturate_pairs: bool = False
-         ) -> np.ndarray:
+def conv(x: np.ndarray, node: ir.Conv, mode: str = "float", saturate_pairs: bool = False,
+         acc_bits: int | None = 32) -> np.ndarray:
     if node.out_q is not None:
-        return requantize(conv_accumulate(x, node, saturate_pairs=saturate_pairs), node, mode)
+        acc = conv_accumulate(x, node, saturate_pairs=saturate_pairs, acc_bits=acc_bits)
+        return requantize(acc, node, mode)
     x = np.asarray(x, np.float32)
     _check_conv(x, node)
     y = _grouped_matmul(conv_im2col(x, node), np.asarray(node.weight, np.float32), node.group)
@@ -223,10 +226,11 @@ def conv(x: np.ndarray, node: ir.Conv, mode: str = "float", saturate_pairs: bool
     return np.maximum(y, 0) if node.relu else y
 
 
-def gemm(x: np.ndarray, node: ir.Gemm, mode: str = "float", saturate_pairs: bool = False
-         ) -> np.ndarray:
+def gemm(x: np.ndarray, node: ir.Gemm, mode: str = "float", saturate_pairs: bool = False,
+         acc_bits: int | None = 32) -> np.ndarray:
     if node.out_q is not None:
-        return requantize(gemm_accumulate(x, node, saturate_pairs=saturate_pairs), node, mode)
+        acc = gemm_accumulate(x, node, saturate_pairs=saturate_pairs, acc_bits=acc_bits)
+        return requantize(acc, node, mode)
     y = np.asarray(x, np.float32) @ np.asarray(node.weight, np.float32)
     if node.bias is not None:
         y = y + np.asarray(node.bias, np.float32)
@@ -352,15 +356,15 @@ def dequantize(q_int: np.ndarray, node: ir.Dequantize) -> np.ndarray:
 
 
 def run_node(node: ir.Node, args: list[np.ndarray], mode: str = "float",
-             saturate_pairs: bool = False) -> np.ndarray:
+             saturate_pairs: bool = False, acc_bits: int | None = 32) -> np.ndarray:
     """Apply one node to its evaluated inputs."""
     if isinstance(node, ir.Conv):
-        return conv(args[0], node, mode, saturate_pairs)
+        return conv(args[0], node, mode, saturate_pairs, acc_bits)
     if isinstance(node, ir.Gemm):
         x = args[0]
         if x.ndim != 2:
             raise ShapeError(f"node {node.name!r}: Gemm input must be 2-D, got shape {x.shape}")
-        return gemm(x, node, mode, saturate_pairs)
+        return gemm(x, node, mode, saturate_pairs, acc_bits)
     if isinstance(node, ir.Add):
         return add(args[0], args[1], node)
     if isinstance(node, ir.MaxPool):
@@ -383,12 +387,13 @@ def run_node(node: ir.Node, args: list[np.ndarray], mode: str = "float",
 
 
 def evaluate(graph: ir.Graph, x, *, requant: str = "float", all_tensors: bool = False,
-             saturate_pairs: bool = False):
+             saturate_pairs: bool = False, acc_bits: int | None = 32):
     """Run the graph on ``x`` (one array, or one per graph input).
 
     ``saturate_pairs=True`` reproduces onnxruntime's u8 × s8 kernels on x86 CPUs with AVX2 but
     no VNNI (int16 saturation of product pairs, :func:`_pairs_acc`); the default is the exact
-    arithmetic every other peer (and the TPU) computes.
+    arithmetic every other peer (and the TPU) computes. ``acc_bits`` is the accumulator width
+    Conv/Gemm sums wrap to (None: exact; 16-bit operands need more than 32).
 
     Returns the list of graph outputs, or with ``all_tensors`` the dict of every tensor.
     Integer tensors are int64 arrays holding the quantized values."""
@@ -399,7 +404,8 @@ def evaluate(graph: ir.Graph, x, *, requant: str = "float", all_tensors: bool = 
         raise TpuError(f"graph {graph.name!r} takes {len(graph.inputs)} inputs, got {len(xs)}")
     env = {name: np.asarray(v) for name, v in zip(graph.inputs, xs, strict=True)}
     for node in graph.nodes:
-        env[node.output] = run_node(node, [env[i] for i in node.inputs], requant, saturate_pairs)
+        env[node.output] = run_node(node, [env[i] for i in node.inputs], requant, saturate_pairs,
+                                    acc_bits)
     if all_tensors:
         return env
     return [env[o] for o in graph.outputs]

@@ -237,7 +237,8 @@ class _Importer:
         geom = self._conv_geometry(node, a, w)
         bias_name = node.input[2] if len(node.input) > 2 and node.input[2] else None
         q_node = self._qdq_fusable(node, [node.input[0]])
-        if q_node is not None and wq is not None and (bias_name is None or self.t(bias_name) in self.dq_const):
+        bias_ok = bias_name is None or self.t(bias_name) in self.dq_const
+        if q_node is not None and wq is not None and bias_ok:
             x = self.int_source(node.input[0])
             out, oq = self._close_group(q_node)
             bias = None if bias_name is None else self.dq_const[self.t(bias_name)][0]

@@ -74,8 +74,11 @@ def weight_fake_quant(scheme: Scheme):
     return fq
 
 
+QAT_DEFAULT = TrainConfig(epochs=15, lr=3e-3)  # frozen, so sharing it as a default is safe
+
+
 def qat(model: Sequential, x: np.ndarray, y: np.ndarray, scheme: Scheme,
-        cfg: TrainConfig = TrainConfig(epochs=10, lr=1e-3)) -> QuantizedModel:
+        cfg: TrainConfig = QAT_DEFAULT) -> QuantizedModel:
     """Fine-tune a copy of ``model`` with fake quantization, then convert it to integers."""
     float_model = copy.deepcopy(model)
     points = quant_points(float_model)

@@ -19,8 +19,7 @@ from tpu.nn.layers import Conv2d, Dense, Flatten, Layer, MaxPool2d, ReLU
 from tpu.nn.model import Sequential
 from tpu.quant.kernels import conv_acc, matmul_acc, wrap
 from tpu.quant.observers import METHODS, HistogramObserver
-from tpu.quant.requant import bias_int32, float_multiplier, quantize_multiplier, requant_fixed
-from tpu.quant.requant import requant_float
+from tpu.quant.requant import bias_int32, float_multiplier, quantize_multiplier, requant_fixed, requant_float
 from tpu.quant.schemes import (
     QuantError,
     expand,
