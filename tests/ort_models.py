@@ -196,14 +196,28 @@ class _Reader(ortq.CalibrationDataReader):
         return next(self._it, None)
 
 
+def _cpu_has_vnni() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+# ORT's U8S8 kernels on AVX2 without VNNI add u8·s8 product pairs in int16 with saturation;
+# with VNNI (or 7-bit weights, reduce_range) they are exact. The reference reproduces both.
+ORT_SATURATES_U8S8 = not _cpu_has_vnni()
+
+
 def quantize(src: Path, dst: Path, calib: np.ndarray, *, fmt: str = "qoperator",
-             act: str = "u8", per_channel: bool = False) -> Path:
+             act: str = "u8", per_channel: bool = False, reduce_range: bool = False) -> Path:
     proto = onnx.load(str(src))
     input_name = proto.graph.input[0].name
     ortq.quantize_static(
         str(src), str(dst), _Reader(input_name, calib.astype(np.float32)),
         quant_format=ortq.QuantFormat.QOperator if fmt == "qoperator" else ortq.QuantFormat.QDQ,
         per_channel=per_channel,
+        reduce_range=reduce_range,
         activation_type=ortq.QuantType.QUInt8 if act == "u8" else ortq.QuantType.QInt8,
         weight_type=ortq.QuantType.QInt8,
         calibrate_method=ortq.CalibrationMethod.MinMax)
@@ -266,14 +280,15 @@ class OrtModels:
         return random_input(base, n=64, seed=2)
 
     def get(self, base: str, fmt: str | None = None, act: str = "u8",
-            per_channel: bool = False) -> Path:
+            per_channel: bool = False, reduce_range: bool = False) -> Path:
         if fmt is None:
             return self.float_model(base)
-        key = (base, fmt, act, per_channel)
+        key = (base, fmt, act, per_channel, reduce_range)
         if key not in self._cache:
-            dst = self.root / f"{base}.{fmt}.{act}s8.{'pc' if per_channel else 'pt'}.onnx"
+            rr = ".rr" if reduce_range else ""
+            dst = self.root / f"{base}.{fmt}.{act}s8.{'pc' if per_channel else 'pt'}{rr}.onnx"
             self._cache[key] = quantize(self.float_model(base), dst, self.calib(base), fmt=fmt,
-                                        act=act, per_channel=per_channel)
+                                        act=act, per_channel=per_channel, reduce_range=reduce_range)
         return self._cache[key]
 
 

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures are parameters named like the imported fixture)
 """ONNX import against onnxruntime (CPU, ORT_ENABLE_ALL): float models within float tolerance,
 onnxruntime-quantized models (QOperator and QDQ) bit for bit."""
 
@@ -8,7 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from tests.ort_models import SINGLE_OPS, ort_models, ort_run  # noqa: F401  (fixture)
+from tests.ort_models import (
+    ORT_SATURATES_U8S8,
+    SINGLE_OPS,
+    ort_models,  # noqa: F401  (the session fixture)
+    ort_run,
+)
 from tpu.compiler import ir
 from tpu.compiler.reference import evaluate
 from tpu.errors import ModelError
@@ -34,7 +40,7 @@ def test_batchnorm_is_folded_and_relu_fused(ort_models):
     assert g.shapes["y"] == (1, 10) and not g.quantized
 
 
-# Exact on this machine: ORT's U8S8 kernels on AVX2 without VNNI saturate product pairs to
+# ORT's U8S8 kernels on AVX2 without VNNI saturate product pairs to
 # int16, reproduced with saturate_pairs=True (exact arithmetic otherwise).
 @pytest.mark.parametrize("fmt", ["qoperator", "qdq"])
 @pytest.mark.parametrize("act", ["u8", "s8"])
@@ -47,7 +53,7 @@ def test_quantized_models_bit_exact(ort_models, base, fmt, act, per_channel):
     x = ort_models.test_input(base)
     g = load_onnx(path)
     assert g.quantized
-    y = evaluate(g, x, saturate_pairs=True)[0]
+    y = evaluate(g, x, saturate_pairs=ORT_SATURATES_U8S8)[0]
     ref = ort_run(path, x)
     assert np.array_equal(y, ref), f"{(y != ref).any(axis=1).sum()} of {len(x)} images differ"
 
@@ -62,7 +68,7 @@ def test_quantized_single_ops(ort_models, base, fmt, act, per_channel):
         pytest.xfail("ORT 1.32 leaves S8S8 QDQ Conv/MatMul/Gemm in float on AVX2 (see report)")
     path = ort_models.get(base, fmt, act, per_channel)
     x = ort_models.test_input(base)
-    y = evaluate(load_onnx(path), x, saturate_pairs=True)[0]
+    y = evaluate(load_onnx(path), x, saturate_pairs=ORT_SATURATES_U8S8)[0]
     # one output step is >= 1e-3 here; the tolerance only absorbs float tails ORT keeps in float
     np.testing.assert_allclose(y, ort_run(path, x), rtol=0, atol=1e-6)
 
@@ -73,7 +79,8 @@ def _conv_model(tmp_path, c, o, k, stride, pad, dil, group, seed):
     b = rng.standard_normal(o).astype(np.float32)
     node = helper.make_node("Conv", ["x", "w", "b"], ["y"], name="c", kernel_shape=[k, k],
                             strides=[stride, stride], pads=pad, dilations=[dil, dil], group=group)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", c, 9, 9])],
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", c, 9, 9])
+    graph = helper.make_graph([node], "g", [x_info],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", o, "h", "w"])],
                               [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
@@ -101,11 +108,13 @@ def test_errors_name_the_problem(tmp_path):
     with pytest.raises(ModelError, match="not an ONNX model"):
         load_onnx(junk)
     node = helper.make_node("LSTM", ["x", "w", "r"], ["y"], name="lstm7", hidden_size=2)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 2])],
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 2])
+    graph = helper.make_graph([node], "g", [x_info],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
                               [numpy_helper.from_array(np.zeros((1, 8, 2), np.float32), "w"),
                                numpy_helper.from_array(np.zeros((1, 8, 2), np.float32), "r")])
     path = tmp_path / "lstm.onnx"
     onnx.save(helper.make_model(graph), str(path))
-    with pytest.raises(ModelError, match=r"lstm\.onnx: node 'lstm7' \(LSTM\): unsupported op; supported: Conv"):
+    msg = r"lstm\.onnx: node 'lstm7' \(LSTM\): unsupported op; supported: Conv"
+    with pytest.raises(ModelError, match=msg):
         load_onnx(path)

@@ -82,7 +82,7 @@ def run(args) -> int:
         calib = load_npy(args.calib, "calibration").astype(np.float32) if args.calib else None
     graph = prepare(model, calib, config, args)
     compiled = compile_graph(graph, config)
-    console = Console()
+    console = Console() if Console().is_terminal else Console(width=132)
     with console.status("running…") if console.is_terminal else nullcontext():
         result = compiled.run(x, backend=args.backend, requant=args.requant, waves=args.waves)
     report = result.report()

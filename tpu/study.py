@@ -1,0 +1,209 @@
+"""Precision trade-offs: one model on arrays built for each weight/activation width, against FP32.
+
+Every quantized row quantizes the float graph (static post-training, per-channel symmetric
+weights, min/max activations from the calibration set), compiles it for an array whose
+operands are exactly that wide, and runs it on the fast backend: accuracy, top-1 agreement
+and logit SQNR against the FP32 graph, and the run's cycles, DRAM bytes and energy, with the
+array's area. Accumulators are 32 bits wide, 48 when the operands add up to more than 16 bits.
+
+The FP32 row is an estimate, not a simulation: the same array shape with fp32 MACs
+(``fp_mac_energy_pj`` / ``fp_mac_area_um2``) and 32-bit PE registers, moving 4 bytes per
+element. Its schedule is the 8-bit program run on a machine whose buffers and DRAM bytes per
+cycle are a quarter as large, which is the same machine moving 4-byte elements (same elements
+per buffer, same elements per cycle); its byte counts are that run's times 4.
+
+QAT rows (where post-training quantization loses accuracy: weights of 4 bits or fewer) come
+from :func:`tpu.quant.qat.qat` on the tpu.nn model behind the ONNX file; their accuracy is that
+of tpu.quant's integer-exact model (the compiler does not take that model yet), their cost
+that of the post-training run of the same widths (cost depends on shapes, not values).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from tpu.config import Config
+from tpu.cost import area, energy, fp_mac_area_um2, fp_mac_energy_pj, load_tech, register_energy_pj
+from tpu.cost.energy import Counts
+from tpu.errors import TpuError
+
+WEIGHT_BITS = (2, 4, 8, 16)
+ACT_BITS = (8, 16)
+QAT_MAX_WEIGHT_BITS = 4
+FP32_BYTES = 4
+FP32_METHOD = "fp32 (estimate: fp32 MACs, 4-byte elements)"
+PTQ_METHOD = "ptq"
+QAT_METHOD = "qat (accuracy: tpu.quant integer model; cost: the ptq run)"
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    weight_bits: int
+    act_bits: int
+    method: str
+    accuracy: float | None  # None without labels
+    agreement: float  # top-1 agreement with FP32
+    sqnr_db: float  # logit SQNR against FP32 (inf when identical)
+    energy_pj: float  # per inference
+    area_mm2: float
+    cycles: int  # the whole batch
+    dram_bytes: int  # the whole batch
+    batch: int
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["sqnr_db"] = None if np.isinf(self.sqnr_db) else self.sqnr_db  # JSON has no infinity
+        return d
+
+
+def sqnr_db(ref: np.ndarray, out: np.ndarray) -> float:
+    """``10 log10(Σ ref² / Σ (ref − out)²)``; inf when identical."""
+    ref = np.asarray(ref, np.float64)
+    noise = float(np.sum((ref - np.asarray(out, np.float64)) ** 2))
+    return float("inf") if noise == 0 else 10 * float(np.log10(float(np.sum(ref**2)) / noise))
+
+
+def array_for(config: Config, weight_bits: int, act_bits: int) -> Config:
+    """``config`` with operands of these widths (accumulators widened for 16-bit operands)."""
+    acc = 32 if weight_bits + act_bits <= 16 else 48
+    return config.replace(weight_bits=weight_bits, act_bits=act_bits, acc_bits=acc)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What the study runs: the float graph, its input batch, calibration data, labels."""
+
+    graph: object
+    x: np.ndarray
+    calib: np.ndarray
+    labels: np.ndarray | None = None
+    model_path: str | None = None  # ONNX file, for QAT through tpu.nn
+    calib_labels: np.ndarray | None = None  # QAT trains on the calibration set
+
+    def __post_init__(self):
+        if self.graph.quantized:
+            raise TpuError(f"model {self.graph.name!r} is already quantized; the precision study "
+                           f"needs the float model")
+        if self.labels is not None and len(self.labels) != len(self.x):
+            raise TpuError(f"{len(self.labels)} labels for {len(self.x)} inputs")
+
+
+def _metrics(logits, ref, labels):
+    pred = np.argmax(logits, axis=1)
+    acc = None if labels is None else float(np.mean(pred == labels))
+    return acc, float(np.mean(pred == np.argmax(ref, axis=1))), sqnr_db(ref, logits)
+
+
+def _counts(result) -> Counts:
+    return sum((s.counts for s in result.layers), Counts())
+
+
+def quantized_run(work: Workload, config: Config, weight_bits: int, act_bits: int):
+    from tpu.compiler import compile as compile_graph
+    from tpu.compiler.quantize import quantize
+
+    machine = array_for(config, weight_bits, act_bits)
+    graph = quantize(work.graph, work.calib, per_channel=True, method="minmax", act_bits=act_bits,
+                     weight_bits=weight_bits, act_signed=False, weight_signed=True)
+    return machine, compile_graph(graph, machine).run(work.x)
+
+
+def ptq_row(work: Workload, config: Config, ref, weight_bits: int, act_bits: int) -> StudyRow:
+    machine, result = quantized_run(work, config, weight_bits, act_bits)
+    acc, agree, sq = _metrics(result.outputs[0], ref, work.labels)
+    t = result.totals
+    return StudyRow(weight_bits, act_bits, PTQ_METHOD, acc, agree, sq,
+                    t["energy_pj"]["total"] / len(work.x), area(machine).total, t["cycles"],
+                    sum(t["dram_bytes"].values()), len(work.x))
+
+
+def fp32_machine(config: Config) -> Config:
+    """The 8-bit machine with a quarter of the buffer bytes and DRAM bytes per cycle: timing
+    8-bit elements on it equals timing 4-byte elements on ``config``."""
+    m = config.memory
+    if m.dram_bytes_per_cycle % FP32_BYTES:
+        raise TpuError(f"the FP32 estimate needs memory.dram_bytes_per_cycle divisible by "
+                       f"{FP32_BYTES}, got {m.dram_bytes_per_cycle}")
+    quarter = dataclasses.replace(
+        m, weight_buffer_bytes=m.weight_buffer_bytes // FP32_BYTES,
+        unified_buffer_bytes=m.unified_buffer_bytes // FP32_BYTES,
+        accumulator_bytes=m.accumulator_bytes, dram_bytes_per_cycle=m.dram_bytes_per_cycle // FP32_BYTES)
+    return dataclasses.replace(array_for(config, 8, 8), memory=quarter)
+
+
+def fp32_row(work: Workload, config: Config, ref) -> StudyRow:
+    """FP32 reference accuracy and the cost estimate described in the module docstring."""
+    tech = load_tech(config.tech.name)
+    machine, result = quantized_run(work, fp32_machine(config), 8, 8)
+    c = _counts(result)
+    scale = {"sram_reads", "sram_writes", "dram_bytes"}
+    memory = Counts(**{f: (getattr(c, f) if f not in scale else
+                           {k: v * FP32_BYTES for k, v in getattr(c, f).to_dict().items()})
+                       for f in ("sram_reads", "sram_writes", "dram_bytes", "accumulator_reads",
+                                 "accumulator_writes")})
+    e_mem = energy(memory, array_for(config, 8, 8))  # buffer sizes and DRAM type of ``config``
+    regs = c.act_register_writes + c.weight_register_writes + c.psum_register_writes
+    total = (c.macs * fp_mac_energy_pj(tech, "fp32") + regs * register_energy_pj(tech, 32)
+             + e_mem.sram + e_mem.dram)
+    pe_regs = 32 * (4 if config.array.dataflow == "ws" else 3)  # act, weight(, shadow), sum
+    pe_um2 = fp_mac_area_um2(tech, "fp32") + pe_regs * tech.register.area_um2_per_bit
+    a = config.array
+    fp_area = a.rows * a.cols * pe_um2 / 1e6 + area(config).sram
+    acc, agree, sq = _metrics(ref, ref, work.labels)
+    return StudyRow(32, 32, FP32_METHOD, acc, agree, sq, total / len(work.x), fp_area,
+                    result.totals["cycles"], c.dram_bytes.total * FP32_BYTES, len(work.x))
+
+
+def qat_accuracy(work: Workload, ref, weight_bits: int, act_bits: int, epochs: int):
+    """(accuracy, agreement, SQNR) of a QAT model from tpu.quant, or None when the ONNX file
+    is not a tpu.nn model or there are no labels to train on."""
+    from tpu.nn.model import Sequential
+    from tpu.nn.train import TrainConfig
+    from tpu.quant.qat import qat
+    from tpu.quant.qmodel import Scheme
+
+    if work.model_path is None or work.labels is None or work.calib_labels is None:
+        return None
+    try:
+        model = Sequential.from_onnx(work.model_path)
+    except Exception:  # noqa: BLE001 - any model tpu.nn cannot rebuild simply has no QAT row
+        return None
+    scheme = Scheme(w_bits=weight_bits, a_bits=act_bits, per_channel=True, w_calib="mse")
+    qm = qat(model, work.calib, work.calib_labels, scheme, TrainConfig(epochs=epochs, lr=3e-3, seed=0))
+    return _metrics(qm.forward(work.x), ref, work.labels)
+
+
+def study(work: Workload, config: Config, *, weight_bits=WEIGHT_BITS, act_bits=ACT_BITS,
+          qat_epochs: int = 15) -> list[StudyRow]:
+    """FP32 first, then every (weight, activation) width post-training, plus QAT rows for
+    weights of ``QAT_MAX_WEIGHT_BITS`` or fewer (``qat_epochs=0`` leaves them out)."""
+    from tpu.compiler import reference
+
+    ref = np.asarray(reference.evaluate(work.graph, work.x)[0], np.float64)
+    rows = [fp32_row(work, config, ref)]
+    for ab in act_bits:
+        for wb in weight_bits:
+            row = ptq_row(work, config, ref, wb, ab)
+            rows.append(row)
+            if qat_epochs and wb <= QAT_MAX_WEIGHT_BITS:
+                metrics = qat_accuracy(work, ref, wb, ab, qat_epochs)
+                if metrics is not None:
+                    acc, agree, sq = metrics
+                    rows.append(dataclasses.replace(row, method=QAT_METHOD, accuracy=acc,
+                                                    agreement=agree, sqnr_db=sq))
+    return rows
+
+
+def digits_workload(batch: int | None = None) -> Workload:
+    """The bundled digits CNN: held-out images (the first ``batch``), training images as the
+    calibration (and QAT) set."""
+    from tpu.frontend import load_onnx
+    from tpu.nn.digits import bundled_model, load_digits_split
+
+    x_train, x_test, y_train, y_test = load_digits_split()
+    path = bundled_model("cnn")
+    n = len(x_test) if batch is None else batch
+    return Workload(load_onnx(path), x_test[:n], x_train, y_test[:n], str(path), y_train)
