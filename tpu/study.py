@@ -169,7 +169,7 @@ def qat_accuracy(work: Workload, ref, weight_bits: int, act_bits: int, epochs: i
         return None
     try:
         model = Sequential.from_onnx(work.model_path)
-    except Exception:  # noqa: BLE001 - any model tpu.nn cannot rebuild simply has no QAT row
+    except TpuError:  # a model tpu.nn cannot rebuild simply has no QAT row
         return None
     scheme = Scheme(w_bits=weight_bits, a_bits=act_bits, per_channel=True, w_calib="mse")
     qm = qat(model, work.calib, work.calib_labels, scheme, TrainConfig(epochs=epochs, lr=3e-3, seed=0))
@@ -207,3 +207,61 @@ def digits_workload(batch: int | None = None) -> Workload:
     path = bundled_model("cnn")
     n = len(x_test) if batch is None else batch
     return Workload(load_onnx(path), x_test[:n], x_train, y_test[:n], str(path), y_train)
+
+
+def row_label(row: StudyRow) -> str:
+    if row.weight_bits == 32:
+        return "FP32"
+    return f"W{row.weight_bits}A{row.act_bits} {row.method.split()[0].upper()}"
+
+
+def study_figure(rows: list[StudyRow], title: str = "precision trade-offs"):
+    """Two panels (Agg backend): accuracy (or FP32 agreement) against energy per inference, and
+    logit SQNR against array area; one labelled marker per row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    use_acc = all(r.accuracy is not None for r in rows)
+    for r in rows:
+        y = 100 * (r.accuracy if use_acc else r.agreement)
+        marker = "*" if r.weight_bits == 32 else ("^" if r.method.startswith("qat") else "o")
+        left.plot(r.energy_pj / 1e3, y, marker, ms=9)
+        left.annotate(row_label(r), (r.energy_pj / 1e3, y), fontsize=7,
+                      xytext=(4, 3), textcoords="offset points")
+        sq = min(r.sqnr_db, 100.0)  # FP32 against itself is infinite: drawn at the top
+        right.plot(r.area_mm2, sq, marker, ms=9)
+        right.annotate(row_label(r), (r.area_mm2, sq), fontsize=7, xytext=(4, 3),
+                       textcoords="offset points")
+    left.set_xscale("log")
+    left.set_xlabel("energy per inference (nJ)")
+    left.set_ylabel("test accuracy %" if use_acc else "top-1 agreement with FP32 %")
+    right.set_xlabel("area (mm², array + buffers)")
+    right.set_ylabel("logit SQNR vs FP32 (dB; FP32 drawn at 100)")
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def format_table(rows: list[StudyRow]) -> str:
+    head = ("row", "accuracy", "agree FP32", "SQNR dB", "nJ/inference", "area mm²", "cycles",
+            "DRAM bytes")
+    body = []
+    for r in rows:
+        body.append((
+            row_label(r),
+            "-" if r.accuracy is None else f"{100 * r.accuracy:.2f}%",
+            f"{100 * r.agreement:.2f}%",
+            "inf" if np.isinf(r.sqnr_db) else f"{r.sqnr_db:.1f}",
+            f"{r.energy_pj / 1e3:,.1f}", f"{r.area_mm2:.3f}", f"{r.cycles:,}", f"{r.dram_bytes:,}",
+        ))
+    widths = [max(len(c[i]) for c in (head, *body)) for i in range(len(head))]
+    lines = ["| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(cells, widths, strict=True))) + " |"
+             for cells in (head, *body)]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)

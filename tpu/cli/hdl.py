@@ -1,0 +1,61 @@
+"""`tpu hdl verilog|area`: export the Amaranth design as Verilog; synthesis area figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tpu.cli.common import add_config_arg, write_atomic, write_json
+from tpu.config import load_config
+from tpu.errors import TpuError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("hdl", help="the RTL: Verilog export, yosys area")
+    hsub = p.add_subparsers(dest="hdl_command", required=True, metavar="ACTION")
+    v = hsub.add_parser("verilog", help="write the matrix unit and activation unit as Verilog")
+    add_config_arg(v)
+    v.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="folder for the .v files (created if missing)")
+    v.set_defaults(func=run_verilog)
+    a = hsub.add_parser("area", help="synthesize with yosys: cells, transistors, per-PE figures")
+    add_config_arg(a)
+    a.add_argument("--json", metavar="F", help="write the figures as JSON")
+    a.add_argument("--full", action="store_true",
+                   help="also synthesize the whole array (slow beyond ~16×16)")
+    a.set_defaults(func=run_area)
+
+
+def run_verilog(args) -> int:
+    from hdl.export import verilog_sources
+
+    config = load_config(args.config)
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise TpuError(f"{out}: -o needs a folder, this is a file")
+    sources = verilog_sources(config)  # everything generated before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in sources.items():
+        path = out / f"{name}.v"
+        write_atomic(path, lambda p, text=text: p.write_text(text))
+        print(f"wrote {path} ({text.count(chr(10)):,} lines)")
+    return 0
+
+
+def run_area(args) -> int:
+    from hdl.export import area
+
+    config = load_config(args.config)
+    report = area(config, full=args.full)
+    if args.json:
+        write_json(args.json, report)
+    a = config.array
+    print(f"{a.rows}×{a.cols} {a.dataflow} array ({config.name}), operands "
+          f"{a.act_bits}/{a.weight_bits} bit, accumulators {a.acc_bits} bit; yosys synth -booth")
+    pe, est = report["pe"], report["array_estimate"]
+    print(f"  one PE          {pe['cells']:>12,} cells {pe['transistors']:>14,} transistors")
+    print(f"  PE × {est['pes']:<9,} {est['cells']:>12,} cells {est['transistors']:>14,} transistors")
+    if "array" in report:
+        arr = report["array"]
+        print(f"  whole array     {arr['cells']:>12,} cells {arr['transistors']:>14,} transistors"
+              f"   ({arr['transistors_per_pe']:,.0f} per PE)")
+    return 0

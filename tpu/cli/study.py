@@ -1,0 +1,83 @@
+"""`tpu study precision`: a model on arrays built for W2…W16 × A8/A16, against FP32."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tpu.cli.common import add_config_arg, load_npy, write_atomic, write_json
+from tpu.config import load_config
+from tpu.errors import TpuError
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        bits = tuple(int(b) for b in text.split(","))
+    except ValueError:
+        bits = ()
+    if not bits or any(not 2 <= b <= 16 for b in bits):
+        raise TpuError(f"bit widths {text!r}: expected a comma-separated list of integers in 2..16")
+    return bits
+
+
+def register(sub) -> None:
+    p = sub.add_parser("study", help="design-space studies")
+    studies = p.add_subparsers(dest="study", required=True, metavar="STUDY")
+    s = studies.add_parser("precision", help="accuracy, FP32 agreement, logit SQNR, energy, area, "
+                                             "cycles and DRAM bytes across weight/activation widths")
+    s.add_argument("model", nargs="?", help="float ONNX model (default: the bundled digits CNN on "
+                                            "the held-out digits, calibrated on the training set)")
+    add_config_arg(s)
+    s.add_argument("--input", metavar="X.npy", help="input batch (needed with MODEL)")
+    s.add_argument("--calib", metavar="X.npy", help="calibration batch (needed with MODEL)")
+    s.add_argument("--labels", metavar="Y.npy", help="class labels of --input, for accuracy")
+    s.add_argument("--batch", type=int, help="run only the first N inputs")
+    s.add_argument("--weight-bits", default="2,4,8,16", metavar="LIST")
+    s.add_argument("--act-bits", default="8,16", metavar="LIST")
+    s.add_argument("--qat-epochs", type=int, default=15,
+                   help="QAT fine-tuning epochs for rows with ≤4-bit weights (0: no QAT rows; "
+                        "QAT needs a tpu.nn model and labels, as the default has)")
+    s.add_argument("--json", metavar="F.json", help="write the rows as JSON")
+    s.add_argument("--plot", metavar="F.png", help="write the trade-off plot")
+    s.set_defaults(func=run)
+
+
+def workload(args):
+    from tpu.frontend import load_onnx
+    from tpu.study import Workload, digits_workload
+
+    if args.batch is not None and args.batch < 1:
+        raise TpuError(f"--batch must be at least 1, got {args.batch}")
+    if args.model is None:
+        return digits_workload(args.batch)
+    if not args.input or not args.calib:
+        raise TpuError("with MODEL, pass --input X.npy (the batch to run) and --calib X.npy "
+                       "(calibration inputs)")
+    x = load_npy(args.input, "input").astype(np.float32)[: args.batch]
+    calib = load_npy(args.calib, "calibration").astype(np.float32)
+    labels = load_npy(args.labels, "labels")[: args.batch] if args.labels else None
+    return Workload(load_onnx(args.model), x, calib, labels, args.model)
+
+
+def run(args) -> int:
+    from tpu.study import format_table, study, study_figure
+
+    config = load_config(args.config)
+    wbits, abits = _widths(args.weight_bits), _widths(args.act_bits)
+    if args.qat_epochs < 0:
+        raise TpuError(f"--qat-epochs must be 0 or more, got {args.qat_epochs}")
+    work = workload(args)
+    rows = study(work, config, weight_bits=wbits, act_bits=abits, qat_epochs=args.qat_epochs)
+    a = config.array
+    title = (f"{work.graph.name}: {len(work.x)} inputs on {a.rows}×{a.cols} {a.dataflow} "
+             f"({config.name}); cycles and DRAM bytes for the whole batch")
+    print(title)
+    print(format_table(rows))
+    print("FP32: estimate (fp32 MACs and registers, 4-byte elements on the same array); "
+          "QAT accuracy from tpu.quant's integer model, its cost from the PTQ run")
+    if args.json:
+        write_json(args.json, {"config": config.to_dict(), "model": work.graph.name,
+                                "batch": len(work.x), "rows": [r.to_dict() for r in rows]})
+    if args.plot:
+        fig = study_figure(rows, title)
+        write_atomic(args.plot, lambda path: fig.savefig(path, dpi=110, format="png"))
+    return 0
