@@ -10,7 +10,9 @@ The FP32 row is an estimate, not a simulation: the same array shape with fp32 MA
 (``fp_mac_energy_pj`` / ``fp_mac_area_um2``) and 32-bit PE registers, moving 4 bytes per
 element. Its schedule is the 8-bit program run on a machine whose buffers and DRAM bytes per
 cycle are a quarter as large, which is the same machine moving 4-byte elements (same elements
-per buffer, same elements per cycle); its byte counts are that run's times 4.
+per buffer, same elements per cycle); its byte counts are that run's times 4. The weight buffer
+is kept at two tiles at least, so the estimate assumes a weight buffer big enough to
+double-buffer fp32 tiles.
 
 QAT rows (where post-training quantization loses accuracy: weights of 4 bits or fewer) come
 from :func:`tpu.quant.qat.qat` on the tpu.nn model behind the ONNX file; their accuracy is that
@@ -127,8 +129,12 @@ def fp32_machine(config: Config) -> Config:
     if m.dram_bytes_per_cycle % FP32_BYTES:
         raise TpuError(f"the FP32 estimate needs memory.dram_bytes_per_cycle divisible by "
                        f"{FP32_BYTES}, got {m.dram_bytes_per_cycle}")
+    a = config.array
+    # at least two 8-bit tiles, so the weights stay double-buffered (an fp32 machine with the
+    # same buffer would not fit them: the estimate grants it a large enough weight buffer)
+    weight_buffer = max(m.weight_buffer_bytes // FP32_BYTES, 2 * a.rows * a.cols)
     quarter = dataclasses.replace(
-        m, weight_buffer_bytes=m.weight_buffer_bytes // FP32_BYTES,
+        m, weight_buffer_bytes=weight_buffer,
         unified_buffer_bytes=m.unified_buffer_bytes // FP32_BYTES,
         accumulator_bytes=m.accumulator_bytes, dram_bytes_per_cycle=m.dram_bytes_per_cycle // FP32_BYTES)
     return dataclasses.replace(array_for(config, 8, 8), memory=quarter)
