@@ -13,14 +13,20 @@ from tpu.cost.energy import Counts, Operands
 
 
 def nbytes(bits: int) -> int:
+    """Bytes one value occupies on its own (accumulator words, host-side tensors)."""
     return -(-bits // 8)
+
+
+def packed(elements: int, bits: int) -> int:
+    """Bytes of ``elements`` values of ``bits`` packed densely (sub-byte operands share bytes)."""
+    return -(-elements * bits // 8)
 
 
 def array_counts(plan: Plan, config: Config) -> Counts:
     """On-chip activity of one GEMM: MACs, PE register writes, buffer and accumulator bytes."""
     a = config.array
     R, C = plan.rows, plan.cols
-    ab, wb, accb = nbytes(a.act_bits), nbytes(a.weight_bits), nbytes(a.acc_bits)
+    ab, wb, accb = a.act_bits, a.weight_bits, nbytes(a.acc_bits)
     if plan.dataflow == "os":
         steps = len(plan.tiles) * plan.k  # every tile streams the whole reduction
         return Counts(
@@ -29,22 +35,20 @@ def array_counts(plan: Plan, config: Config) -> Counts:
             weight_register_writes=steps * R * C,
             psum_register_writes=steps * R * C + len(plan.tiles) * R * C,  # sums + captures
             sram_reads=Operands(
-                inputs=sum(t.m for t in plan.tiles) * plan.k * ab,
-                weights=sum(t.n for t in plan.tiles) * plan.k * wb,
+                inputs=packed(sum(t.m for t in plan.tiles) * plan.k, ab),
+                weights=packed(sum(t.n for t in plan.tiles) * plan.k, wb),
             ),
             accumulator_writes=plan.m * plan.n * accb,
         )
     # ws streams activations and holds weights; is swaps the two roles
-    stationary_bytes, streamed_bytes = (wb, ab) if plan.dataflow == "ws" else (ab, wb)
+    stationary_bits, streamed_bits = (wb, ab) if plan.dataflow == "ws" else (ab, wb)
     loaded = sum(t.k * t.cols for t in plan.tiles)  # stationary elements written
     streamed = sum(t.rows * t.k for t in plan.tiles)  # streamed elements read
     vectors = sum(t.rows for t in plan.tiles)
     acc_rows = sum(t.rows * t.cols for t in plan.tiles)
     acc_adds = sum(t.rows * t.cols for t in plan.tiles if t.accumulate)
-    stationary = {"weights": loaded * stationary_bytes} if plan.dataflow == "ws" else {
-        "inputs": loaded * stationary_bytes}
-    stream = {"inputs": streamed * streamed_bytes} if plan.dataflow == "ws" else {
-        "weights": streamed * streamed_bytes}
+    stationary = {"weights" if plan.dataflow == "ws" else "inputs": packed(loaded, stationary_bits)}
+    stream = {"inputs" if plan.dataflow == "ws" else "weights": packed(streamed, streamed_bits)}
     regs_stationary = sum(t.k for t in plan.tiles) * C
     regs_stream = vectors * R * C
     return Counts(
@@ -65,8 +69,8 @@ def gemm_dram(plan: Plan, config: Config) -> Operands:
     weight buffer); otherwise it is streamed again for every pass that needs it.
     """
     a, mem = config.array, config.memory
-    a_bytes = plan.m * plan.k * nbytes(a.act_bits)
-    b_bytes = plan.k * plan.n * nbytes(a.weight_bits)
+    a_bytes = packed(plan.m * plan.k, a.act_bits)
+    b_bytes = packed(plan.k * plan.n, a.weight_bits)
     c_bytes = plan.m * plan.n * nbytes(a.acc_bits)
     a_passes = b_passes = 1
     if plan.dataflow == "ws":

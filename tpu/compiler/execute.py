@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tpu.array import gemm
-from tpu.array.activity import array_counts, nbytes
+from tpu.array.activity import array_counts, packed
 from tpu.compiler import ir, reference
 from tpu.compiler.lower import patch_matrices
 from tpu.compiler.program import Program
@@ -78,8 +78,8 @@ def run_program(program: Program, x, *, backend: str = "fast", requant: str = "f
         else:
             env[node.output] = reference.run_node(node, args, requant)
             if layer.kind == "vector":
-                moved = sum(a.size for a in args) * nbytes(config.array.act_bits)
-                out = env[node.output].size * nbytes(config.array.act_bits)
+                moved = sum(packed(a.size, config.array.act_bits) for a in args)
+                out = packed(env[node.output].size, config.array.act_bits)
                 counts[layer.index] = Counts(sram_reads=Operands(inputs=moved),
                                              sram_writes=Operands(outputs=out))
         if progress:
@@ -127,7 +127,7 @@ def _run_matmul(program, layer, x, instr_ids, durations, backend, requant, waves
         b, _, ho, wo = layer.out_shape
         acc = acc.reshape(b, ho, wo, -1).transpose(0, 3, 1, 2)
     y = reference.requantize(acc, node, requant)
-    total = total + Counts(sram_writes=Operands(outputs=y.size * nbytes(config.array.act_bits)))
+    total = total + Counts(sram_writes=Operands(outputs=packed(y.size, config.array.act_bits)))
     return y, total
 
 

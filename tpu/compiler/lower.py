@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tpu.array.activity import nbytes
+from tpu.array.activity import packed
 from tpu.array.schedule import accumulator_rows
 from tpu.compiler import ir
 from tpu.compiler.operands import MappedWeights, map_weights
@@ -120,7 +120,7 @@ def lower_layers(graph: ir.Graph, config: Config, batch: int) -> tuple[Layer, ..
 
 
 def _tensor_bytes(shape, bits: int) -> int:
-    return int(np.prod(shape)) * nbytes(bits) if shape else 0
+    return packed(int(np.prod(shape)), bits) if shape else 0
 
 
 class _Emitter:
@@ -141,7 +141,7 @@ def build_program(graph: ir.Graph, config: Config, batch: int = 1) -> Program:
     """Lower, tile and schedule ``graph`` for ``batch`` inputs on ``config``'s machine."""
     layers = lower_layers(graph, config, batch)
     a, mem = config.array, config.memory
-    ab, wb = nbytes(a.act_bits), nbytes(a.weight_bits)
+    ab, wb = a.act_bits, a.weight_bits  # operand widths: buffers hold them packed
     R, C = a.rows, a.cols
     shapes = {name: (batch, *s[1:]) for name, s in graph.shapes.items()}
     em = _Emitter()
@@ -196,21 +196,21 @@ def _emit_matmul(em: _Emitter, layer: Layer, config: Config, deps, resident: boo
     """MATMUL/ACTIVATE (and READ_WEIGHTS) for one GEMM layer; returns its last instruction."""
     mem = config.memory
     half_wb = mem.weight_buffer_bytes // 2  # double-buffered: load one half while using the other
-    if R * C * wb > half_wb:
+    if packed(R * C, wb) > half_wb:
         raise ShapeError(
-            f"layer {layer.name!r}: one {R}x{C} weight tile ({R * C * wb} bytes) does not fit "
+            f"layer {layer.name!r}: one {R}x{C} weight tile ({packed(R * C, wb)} bytes) does not fit "
             f"half the weight buffer ({half_wb} bytes); raise [memory] weight_buffer_bytes"
         )
-    ub_row = layer.k * ab + layer.n * ab
+    ub_row = packed(layer.k + layer.n, ab)
     if ub_row > mem.unified_buffer_bytes:
         raise ShapeError(
             f"layer {layer.name!r}: one input row and output row ({ub_row} bytes) do not fit the "
             f"unified buffer ({mem.unified_buffer_bytes} bytes); raise [memory] unified_buffer_bytes"
         )
     n_cols = layer.mapped[0].w.shape[1]
-    k_chunk = min(layer.k, max(R, half_wb // (C * wb) // R * R))
-    n_block = min(n_cols, max(C, half_wb // (k_chunk * wb) // C * C))
-    weights_total = layer.k * n_cols * wb * layer.groups
+    k_chunk = min(layer.k, max(R, half_wb * 8 // (C * wb) // R * R))
+    n_block = min(n_cols, max(C, half_wb * 8 // (k_chunk * wb) // C * C))
+    weights_total = packed(layer.k * n_cols * layer.groups, wb)
     weights_resident = weights_total <= mem.weight_buffer_bytes
     m_chunk = chunk_rows if resident else max(1, min(chunk_rows, mem.unified_buffer_bytes // ub_row))
     last = None
@@ -223,7 +223,7 @@ def _emit_matmul(em: _Emitter, layer: Layer, config: Config, deps, resident: boo
             reads = ()
             if not resident:  # stream this chunk's patches in from DRAM
                 reads = (em.emit(op="READ_HOST", layer=layer.index, deps=deps,
-                                 nbytes=(m1 - m0) * layer.k * ab, operand="inputs",
+                                 nbytes=packed((m1 - m0) * layer.k, ab), operand="inputs",
                                  args=f"ub <- dram:{layer.node.inputs[0]} rows {m0}:{m1}"),)
             for n0 in range(0, n_cols, n_block):
                 n1 = min(n_cols, n0 + n_block)
@@ -233,7 +233,7 @@ def _emit_matmul(em: _Emitter, layer: Layer, config: Config, deps, resident: boo
                     if m0 == 0 or not weights_resident:
                         weight_loads.append(em.emit(
                             op="READ_WEIGHTS", layer=layer.index, deps=wdeps,
-                            nbytes=(k1 - k0) * (n1 - n0) * wb, operand="weights",
+                            nbytes=packed((k1 - k0) * (n1 - n0), wb), operand="weights",
                             args=f"wb <- dram:{layer.name}.w[g{g}] k {k0}:{k1} n {n0}:{n1}"))
                     mdeps = deps + reads + (weight_loads[-1],)
                     if len(activates) >= 2:  # accumulator half reused
@@ -252,7 +252,7 @@ def _emit_matmul(em: _Emitter, layer: Layer, config: Config, deps, resident: boo
                 last = activates[-1]
             if not resident:
                 last = em.emit(op="WRITE_HOST", layer=layer.index, deps=(activates[-1],),
-                               nbytes=(m1 - m0) * layer.n * ab, operand="outputs",
+                               nbytes=packed((m1 - m0) * layer.n, ab), operand="outputs",
                                args=f"dram:{layer.node.output} rows {m0}:{m1} <- ub")
     return em.emit(op="SYNC", layer=layer.index, deps=tuple(activates[first_activate:]) + (last,),
                    args=f"{layer.node.output} complete")
