@@ -107,6 +107,8 @@ def build(make_verilog: Callable[[], str], *, key: str, simulator: str,
           waves: bool = False) -> Build:
     """The simulator for the design ``key`` (built from ``make_verilog()`` on a cache miss)."""
     check_simulator(simulator)
+    if simulator == "verilator":
+        waves = True  # tracing is switched on per run: one build serves both
     name = f"{simulator}-{key}-{source_digest()}" + ("-waves" if waves else "")
     directory = cache_root() / name
     done = directory / ".built"

@@ -36,7 +36,7 @@ def _array_outputs(config, stimulus):
     return out["out_valid"][:, 0].astype(bool), out["out_data"]
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=st.integers(1, 4), cols=st.integers(1, 4), dataflow=st.sampled_from(["ws", "is", "os"]),
        act_bits=WIDTHS, weight_bits=WIDTHS, act_signed=st.booleans(), weight_signed=st.booleans(),
        extra_acc=st.sampled_from([0, 3, 16]), seed=st.integers(0, 2**32 - 1),

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from tpu.cli.common import add_config_arg, load_npy, write_atomic, write_json
-from tpu.cli.run import add_quant_args, prepare
+from tpu.cli.common import add_config_arg, write_atomic, write_json
+from tpu.cli.run import add_quant_args, prepare, workload
 from tpu.config import load_config
-from tpu.errors import TpuError
 
 DEFAULT_BATCH = 100  # held-out digits in the default run
 
@@ -33,22 +30,7 @@ def model_result(args, config):
 
     if args.model is None and args.input is None and args.gemm:
         return None
-    if args.model is None:
-        from tpu.nn.digits import bundled_model, load_digits_split
-
-        x_train, x_test, _, _ = load_digits_split()
-        model, calib = bundled_model("cnn"), x_train
-        x = x_test[:DEFAULT_BATCH]
-        if args.input:
-            x = load_npy(args.input, "input").astype(np.float32)
-        if args.calib:
-            calib = load_npy(args.calib, "calibration").astype(np.float32)
-    else:
-        if not args.input:
-            raise TpuError("pass --input X.npy with the batch to run the model on")
-        model = args.model
-        x = load_npy(args.input, "input").astype(np.float32)
-        calib = load_npy(args.calib, "calibration").astype(np.float32) if args.calib else None
+    model, x, calib, _ = workload(args, batch=DEFAULT_BATCH, calib_images=None)
     graph = prepare(model, calib, config, args)
     return compile_graph(graph, config).run(x)
 

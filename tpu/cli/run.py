@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -59,6 +59,27 @@ def prepare(model, calib, config, args):
                     act_signed=False, weight_signed=True)
 
 
+def workload(args, *, batch: int | None = None, calib_images: int = 512):
+    """(model path, input batch, calibration batch or None, labels or None) that the flags name;
+    without MODEL, the bundled digits CNN on the held-out digits (first ``batch``)."""
+    if args.model is None:
+        from tpu.nn.digits import bundled_model, load_digits_split
+
+        x_train, x, _, labels = load_digits_split()
+        model, calib, x, labels = bundled_model("cnn"), x_train[:calib_images], x[:batch], labels[:batch]
+        if args.input:
+            x, labels = load_npy(args.input, "input").astype(np.float32), None
+    else:
+        if not args.input:
+            raise TpuError("pass --input X.npy with the batch to run the model on")
+        model, labels = args.model, None
+        x = load_npy(args.input, "input").astype(np.float32)
+        calib = None
+    if args.calib:
+        calib = load_npy(args.calib, "calibration").astype(np.float32)
+    return model, x, calib, labels
+
+
 def run(args) -> int:
     from rich.console import Console
 
@@ -66,25 +87,13 @@ def run(args) -> int:
     from tpu.report import layer_table, layers_csv, plot_run
 
     config = load_config(args.config)
-    labels = None
-    if args.model is None:
-        from tpu.nn.digits import bundled_model, load_digits_split
-
-        x_train, x, _, labels = load_digits_split()
-        model, calib = bundled_model("cnn"), x_train[:512]
-        if args.input:
-            x, labels = load_npy(args.input, "input").astype(np.float32), None
-    else:
-        if not args.input:
-            raise TpuError("pass --input X.npy with the batch to run the model on")
-        model = args.model
-        x = load_npy(args.input, "input").astype(np.float32)
-        calib = load_npy(args.calib, "calibration").astype(np.float32) if args.calib else None
+    model, x, calib, labels = workload(args)
     graph = prepare(model, calib, config, args)
     compiled = compile_graph(graph, config)
     console = Console() if Console().is_terminal else Console(width=132)
-    with console.status("running…") if console.is_terminal else nullcontext():
-        result = compiled.run(x, backend=args.backend, requant=args.requant, waves=args.waves)
+    with _layer_progress(console, f"{args.backend} backend") as progress:
+        result = compiled.run(x, backend=args.backend, requant=args.requant, waves=args.waves,
+                              progress=progress)
     report = result.report()
     y = result.outputs[0]
     if labels is not None:
@@ -110,6 +119,34 @@ def run(args) -> int:
     if args.plots:
         from pathlib import Path
 
-        for path in plot_run(report, Path(args.plots)):
+        for path in plot_run(report, Path(args.plots)) + [_roofline_plot(result, Path(args.plots))]:
             console.print(f"wrote {path}")
     return 0
+
+
+@contextmanager
+def _layer_progress(console, what: str):
+    """A progress bar over layers on a terminal; nothing when output is redirected."""
+    if not console.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"running ({what})", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _roofline_plot(result, folder):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tpu.roofline import layer_points, roof, roofline_figure
+
+    fig = roofline_figure(roof(result.program.config), layer_points(result), result.program.name)
+    path = folder / "roofline.png"
+    write_atomic(path, lambda p: fig.savefig(p, dpi=100, format="png"))
+    plt.close(fig)
+    return path
