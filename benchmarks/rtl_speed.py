@@ -40,7 +40,8 @@ def measure(size: int) -> dict:
         build = _timed(lambda sim=sim: run_rtl(config, tiny, simulator=sim))  # build + warm
         startup = _timed(lambda sim=sim: run_rtl(config, tiny, simulator=sim))
         total = _timed(lambda sim=sim: run_rtl(config, stim, simulator=sim))
-        row[sim] = (cycles - tiny.cycles) / max(total - startup, 1e-9)
+        # below ~0.5 s the difference is start-up noise: no figure rather than a wrong one
+        row[sim] = (cycles - tiny.cycles) / (total - startup) if total - startup > 0.5 else float("nan")
         row[f"{sim}_startup_s"] = startup
         row[f"{sim}_first_run_s"] = build
     return row
