@@ -28,7 +28,8 @@ from tpu.compiler import ir, reference
 from tpu.errors import TpuError
 from tpu.quant import bias_int32, qparams, qrange
 from tpu.quant import quantize as quantize_values
-from tpu.quant.observers import METHODS, HistogramObserver
+from tpu.quant.observers import METHODS
+from tpu.quant.qmodel import Scheme, act_range
 from tpu.quant.schemes import qparams_from_range
 
 
@@ -49,14 +50,13 @@ def quantize(graph: ir.Graph, calib: np.ndarray, *, per_channel: bool = True,
         raise TpuError("calibration data must be a non-empty array (N, ...)")
 
     env = reference.evaluate(graph, calib, all_tensors=True)
+    act_scheme = Scheme(a_bits=act_bits, a_signed=act_signed, calib=method, convention=convention)
     qp: dict[str, ir.QParams] = {}
 
     def act_q(tensor: str) -> ir.QParams:
         if tensor not in qp:
-            obs = HistogramObserver()
-            obs.observe(env[tensor])
-            levels = (1 << act_bits) - 1
-            lo, hi = obs.range(method, levels=levels) if method == "mse" else obs.range(method)
+            # one calibration rule for both quantization paths (tpu.quant's integer model too)
+            lo, hi = act_range(env[tensor], act_scheme)
             rng = qrange(act_bits, act_signed, convention=convention)
             s, z = qparams_from_range(lo, hi, rng, symmetric=False, convention=convention)
             qp[tensor] = ir.QParams(np.float32(s), np.int64(z), act_bits, act_signed, None)
