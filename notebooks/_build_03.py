@@ -166,7 +166,7 @@ for m, k, n in SHAPES:
 yes = {True: "yes", False: "**NO**"}
 table(runs, {
     "M×K·K×N": lambda r: "{}×{}·{}×{}".format(r["shape"][0], r["shape"][1], *r["shape"][1:]),
-    "tiles": lambda r: str(r["folds"]), "result rows": lambda r: str(r["rows"]),
+    "tiles": lambda r: str(r["folds"]), "rows out of the array": lambda r: str(r["rows"]),
     "cycles: cycle model": lambda r: str(r["cycle"]), "RTL": lambda r: str(r["rtl"]),
     "closed form": lambda r: str(r["analytic"]),
     "C = A·B (both)": lambda r: yes[r["values"]],
@@ -308,12 +308,12 @@ before = edges[E0:E0 + T] - 1  # values the edges latch
 x_port = np.stack([sample(f"{PORT}.x_data", before, i, xb) for i in range(R)], axis=1)
 x_pe = np.stack([sample(f"{ARRAY}.pe_{i}_0.x_in", before) for i in range(R)], axis=1)
 psum = np.stack([sample(f"{ARRAY}.pe_{R - 1}_{j}.psum_out", after) for j in range(C)], axis=1)
-SKEW = [delay(x_port[:, i], x_pe[:, i], st.x_valid) for i in range(R)]
-# a result row at the port on cycle t left column j's bottom PE DESKEW[j] cycles earlier
-DESKEW = [delay(vcd_out[::-1, j], psum[::-1, j], out.valid[::-1]) for j in range(C)]
-LATENCY = int(np.flatnonzero(out.valid)[0] - np.flatnonzero(st.x_valid)[0])
-print(f"measured: lane i reaches PE(i,0) {SKEW} cycles after the port; column j's result "
-      f"waits {DESKEW} cycles in the de-skew; first row in → first row out {LATENCY} cycles "
+skew = [delay(x_port[:, i], x_pe[:, i], st.x_valid) for i in range(R)]
+# a result row at the port on cycle t left column j's bottom PE deskew[j] cycles earlier
+deskew = [delay(vcd_out[::-1, j], psum[::-1, j], out.valid[::-1]) for j in range(C)]
+latency = int(np.flatnonzero(out.valid)[0] - np.flatnonzero(st.x_valid)[0])
+print(f"measured: lane i reaches PE(i,0) {skew} cycles after the port; column j's result "
+      f"waits {deskew} cycles in the de-skew; first row in → first row out {latency} cycles "
       f"(the cycle model's latency R + C − 2 = {PARAMS.latency})")
 """),
     code(r"""
@@ -321,7 +321,7 @@ def draw_bus(ax, y, name, x0, x1, color, lane=None, lane_bits=None, h=0.34):
     ts, _, _ = waves[name]
     xs = np.r_[(ts - edges[E0]) / PERIOD, np.inf]
     vals = sample(name, ts, lane, lane_bits)
-    for xa, xb_, v in zip(xs[:-1], xs[1:], vals):
+    for xa, xb_, v in zip(xs[:-1], xs[1:], vals, strict=True):
         xa, xb_ = max(xa, x0), min(xb_, x1)
         if xb_ <= xa:
             continue
@@ -355,8 +355,8 @@ rows += [(f"out_data[{j}] (port)", lambda y, j=j: draw_bus(ax, y, f"{PORT}.out_d
                                                             "tab:green", j, ab)) for j in range(C)]
 rows += [("out_valid (port)", lambda y: draw_bit(ax, y, f"{PORT}.out_valid", X0, X1,
                                                  "tab:green"))]
-fig, ax = plt.subplots(figsize=(13, 0.38 * len(rows) + 1.2))
-for n, (label, draw) in enumerate(rows):
+fig, ax = plt.subplots(figsize=(12, 0.34 * len(rows) + 1.2), dpi=80)  # keeps the PNG small
+for n, (_, draw) in enumerate(rows):
     draw(-n)
 ax.set_yticks([-n for n in range(len(rows))], [label for label, _ in rows], fontsize=8)
 for e in np.arange(np.ceil(X0), X1):
@@ -370,13 +370,13 @@ for s in ("top", "right", "left"):
 show(fig)
 """),
     md(r"""
-Read the figure top to bottom. The weight rows are written first (`w_valid`); then the rows of
-A arrive at the port as whole vectors, all four lanes on the same cycle (blue). Inside the
-array the input skew delays lane *i* so that PE row *i* sees `A[m, i]` *i* cycles after PE row
-0 sees `A[m, 0]` (orange staircase) — the diagonal wavefront that lets each partial sum meet
-its next operand as it moves down a column. The partial sums leave the bottom row of PEs one
-column later per column (red staircase), and the de-skew holds the early columns back so that a
-complete result row appears at `out_data` on a single cycle with `out_valid` (green).
+How to read the figure, top to bottom: weight rows are written into a bank (`w_valid`), then
+the rows of A arrive at the port as whole vectors (blue; cocotb drives the ports after a falling
+edge, half a cycle before the rising edge that latches them). The input skew is the orange band:
+a lane that reaches its PE row later than lane 0 is what makes each partial sum meet its next
+operand as it moves down a column. The red band is the partial sums leaving the bottom row of
+PEs, column by column, and the green band what the de-skew makes of them at the output port.
+The delays measured from these signals are printed above the figure.
 
 ## 4. One digits image through the RTL
 
@@ -506,6 +506,8 @@ ax1.plot(BITS, [r["cells"] / by[8]["cells"] for r in areas], "^--", label="yosys
 ax1.set_xscale("log", base=2)
 ax1.set_yscale("log", base=2)
 ax1.set_xticks(BITS, [str(b) for b in BITS])
+ticks = [0.5, 0.75, 1, 1.5, 2, 2.5]
+ax1.set_yticks(ticks, [f"{t:g}×" for t in ticks])
 ax1.set_xlabel("operand bits")
 ax1.set_ylabel("area relative to the int8 PE")
 ax1.set_title("growth with operand width")
@@ -522,7 +524,7 @@ Computed from the runs above (the cell asserts what it states).
 ok_gemm = all(r["values"] and r["per_cycle"] and r["cycle"] == r["rtl"] == r["analytic"]
               for r in runs)
 assert ok_gemm
-assert SKEW == list(range(R)) and DESKEW == list(range(C - 1, -1, -1))
+assert skew == list(range(R)) and deskew == list(range(C - 1, -1, -1))
 flops_extra = sorted({r["flops"] - r["reg_bits"] for r in areas})
 g16m, g16s = by[16]["growth_model"], by[16]["growth_synth"]
 g4m, g4s = by[4]["growth_model"], by[4]["growth_synth"]
@@ -531,33 +533,35 @@ agree8 = by[8]["synth_um2"] / by[8]["model"]
 alike = abs(g16s / g16m - 1) < 0.1 and abs(g4s / g4m - 1) < 0.1
 shapes = ", ".join("{}×{}·{}×{}".format(*r["shape"][:2], *r["shape"][1:]) for r in runs)
 if flops_extra == [1]:
-    flops_note = ("one more at every width: the RTL PE also passes on the 1-bit weight-bank "
-                  "tag, which the model does not count")
+    flops_note = ("one more at every width (the RTL PE also passes on a 1-bit weight-bank "
+                  "tag, which the model does not count)")
 else:
     flops_note = f"a difference of {flops_extra} bits"
 elapsed = time.perf_counter() - START
 lines = [
     f"* **The RTL is the cycle model.** {len(runs)} random int8 GEMMs ({shapes}) gave C = A·B "
-    f"on the simulated Verilog, with every one of {sum(r['rows'] for r in runs)} result rows "
-    f"leaving on the cycle the Python model predicted; total cycles "
+    f"on the simulated Verilog, with every one of the {sum(r['rows'] for r in runs)} rows of "
+    f"partial sums leaving the array on the cycle the Python model predicted; total cycles "
     f"({', '.join(str(r['rtl']) for r in runs)}) equal the closed form `gemm_cycles`.",
     f"* **The waveform shows the skew the models assume.** In the VCD, lane *i* reaches PE row "
-    f"*i* {SKEW} cycles after the port, column *j*'s results wait {DESKEW} cycles in the "
-    f"de-skew, and the first result row leaves {LATENCY} cycles after the first activation row "
-    f"enters ({'=' if LATENCY == PARAMS.latency else '≠'} R + C − 2 = {PARAMS.latency}).",
+    f"*i* {skew} cycles after the port, column *j*'s results wait {deskew} cycles in the "
+    f"de-skew, and the first result row leaves {latency} cycles after the first activation row "
+    f"enters ({'=' if latency == PARAMS.latency else '≠'} R + C − 2 = {PARAMS.latency}).",
     f"* **A whole network agrees.** Digit {y_test[IMAGE]} → class {logits_r.argmax()} on both "
     f"backends, logits bit-identical, per-layer cycles identical "
     f"({sum(s.cycles for s in net_rtl.layers):,} in total) over {len(matmuls)} RTL "
     f"simulations ({t_rtl:.0f} s; the cycle model takes {t_cycle:.2f} s).",
-    f"* **Area: {'the same' if alike else 'a different'} growth with width.** At 0.2 µm² per "
+    f"* **Area: {'the same' if alike else 'different'} scaling with operand width.** At 0.2 µm² per "
     f"transistor the synthesized int8 PE is {agree8:.2f}× the analytic one. From 8 to 16 bits "
     f"synthesis grows {g16s:.2f}× and the model {g16m:.2f}× (the model "
     f"{'under' if g16s > g16m else 'over'}estimates the wide PE relative to int8); at 4 bits "
     f"synthesis keeps {g4s:.2f}× and the model {g4m:.2f}× of the int8 area. The µm² per "
-    f"transistor that would reconcile the two runs from {lo:.3f} to {hi:.3f} across the widths"
+    f"transistor that would reconcile the two ranges from {lo:.3f} to {hi:.3f} across the widths"
     f"{', so no single conversion factor fits' if hi / lo > 1.15 else ''}. Yosys kept "
     f"{', '.join(str(r['flops']) for r in areas)} flip-flops for the model's "
-    f"{', '.join(str(r['reg_bits']) for r in areas)} register bits: {flops_note}.",
+    f"{', '.join(str(r['reg_bits']) for r in areas)} register bits: {flops_note}. In the "
+    f"model, registers are {by[4]['regs'] / by[4]['model']:.0%} of the int4 PE and "
+    f"{by[16]['regs'] / by[16]['model']:.0%} of the int16 one.",
     f"* Notebook run time {elapsed:.0f} s on this machine.",
 ]
 display(Markdown("\n".join(lines)))
