@@ -3,7 +3,7 @@
 * ``single_op(name, dir)``: a float model with one op of interest (written with onnx.helper).
 * ``residual_cnn(dir)``: a small CNN with random weights covering residual Add, strided, 1×1 and
   depthwise convolutions, AveragePool, GlobalAveragePool, Clip, Reshape and MatMul+Add.
-* ``digits_model(name, dir)``: the bundled digits CNN/MLP (trained briefly with tpu.nn if the
+* ``digits_model(name, dir)``: a private copy of the bundled digits CNN/MLP (see its docstring).
   bundle is not there yet).
 * ``quantize(src, dst, calib, fmt=, act=, per_channel=)``: ``quantize_static`` with MinMax.
 * ``ort_run(path, x)``: onnxruntime CPU, ORT_ENABLE_ALL, the test oracle.
@@ -172,20 +172,16 @@ def residual_cnn(directory: Path, seed: int = 1) -> Path:
 
 
 def digits_model(name: str, directory: Path) -> Path:
-    from tpu.nn.digits import bundled_model, load_digits_split
+    """A private copy of the bundled model: quantize_static writes ``<model>-inferred.onnx`` beside
+    its input, which must not land in the package nor race between test workers."""
+    import shutil
 
-    path = bundled_model(name)
-    if path.is_file():
-        return path
-    from tpu.nn import model as nnm
-    from tpu.nn.train import TrainConfig, train
+    from tpu.nn.digits import bundled_model
 
-    net = getattr(nnm, f"digits_{name}")()
-    x_tr, _, y_tr, _ = load_digits_split()
-    train(net, x_tr, y_tr, TrainConfig(epochs=3))
-    out = Path(directory) / f"digits_{name}.onnx"
-    net.to_onnx(out)
-    return out
+    src = bundled_model(name)
+    if not src.is_file():
+        raise FileNotFoundError(f"{src} is missing: retrain it with `tpu quant train`")
+    return Path(shutil.copy(src, Path(directory) / src.name))
 
 
 class _Reader(ortq.CalibrationDataReader):
