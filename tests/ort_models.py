@@ -4,7 +4,6 @@
 * ``residual_cnn(dir)``: a small CNN with random weights covering residual Add, strided, 1×1 and
   depthwise convolutions, AveragePool, GlobalAveragePool, Clip, Reshape and MatMul+Add.
 * ``digits_model(name, dir)``: a private copy of the bundled digits CNN/MLP (see its docstring).
-  bundle is not there yet).
 * ``quantize(src, dst, calib, fmt=, act=, per_channel=)``: ``quantize_static`` with MinMax.
 * ``ort_run(path, x)``: onnxruntime CPU, ORT_ENABLE_ALL, the test oracle.
 * ``ort_models`` fixture (session scope): ``ort_models.get(base, fmt, act, per_channel)`` caches
