@@ -19,7 +19,10 @@ from tpu.config import int_range, product_bits
 from tpu.quant.requant import quantize_multiplier, requant_fixed, wrap_int32
 from tpu.rtl import run_activation_rtl, run_rtl
 
-SIMULATORS = [pytest.param(s, marks=pytest.mark.xdist_group(s)) for s in runner.SIMULATORS]
+SIMULATORS = [
+    pytest.param(s, marks=[pytest.mark.xdist_group(s)] + ([pytest.mark.icarus] if s == "icarus" else []))
+    for s in runner.SIMULATORS
+]
 
 
 def design(rows, cols, dataflow, act=(8, True), weight=(8, True), acc_bits=None, half_rows=6):
@@ -70,6 +73,7 @@ def _int16_extreme(simulator):
     check_against_cycle_model(WS16, stim, simulator)
 
 
+@pytest.mark.icarus
 def test_int16_extremes_icarus():
     _int16_extreme("icarus")
 
