@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from tpu.config import load_config
 from tpu.cost import area, fp_mac_area_um2, load_tech, mac_area_um2, pe_area_um2, sram_area_mm2
+from tpu.cost.area import pe_register_bits
 
 H = load_tech("horowitz45")
 
@@ -45,11 +46,15 @@ def test_total_and_plausible_magnitudes():
     assert cells < a.sram < 2 * cells
 
 
-def test_ws_pe_has_a_shadow_weight_register():
-    ws = load_config("edge-32")
-    os_ = ws.replace(dataflow="os")
-    diff = pe_area_um2(H, ws.array) - pe_area_um2(H, os_.array)
-    assert diff == pytest.approx(ws.array.weight_bits * H.register.area_um2_per_bit)
+def test_pe_registers_follow_the_dataflow():
+    """ws/is keep two banks of the stationary operand; os keeps a shadow sum for draining."""
+    ws = load_config("edge-32").replace(act_bits=4, weight_bits=8, acc_bits=24)
+    is_, os_ = ws.replace(dataflow="is"), ws.replace(dataflow="os")
+    assert pe_register_bits(ws.array) == 4 + 2 * 8 + 24 + 1
+    assert pe_register_bits(is_.array) == 8 + 2 * 4 + 24 + 1
+    assert pe_register_bits(os_.array) == 4 + 8 + 2 * 24 + 2
+    diff = pe_area_um2(H, ws.array) - pe_area_um2(H, is_.array)
+    assert diff == pytest.approx(4 * H.register.area_um2_per_bit)
 
 
 def test_40nm_is_smaller_per_sram_byte():

@@ -43,9 +43,19 @@ def run_verilog(args) -> int:
 
 def run_area(args) -> int:
     from hdl.export import area
+    from tpu.cost import load_tech
+    from tpu.cost.area import UM2_PER_TRANSISTOR_45NM, pe_area_um2, pe_register_bits
 
     config = load_config(args.config)
     report = area(config, full=args.full)
+    analytic = pe_area_um2(load_tech(config.tech.name), config.array)
+    report["analytic"] = {
+        "tech": config.tech.name,
+        "pe_um2": analytic,
+        "pe_register_bits": pe_register_bits(config.array),
+        "synth_pe_um2": report["pe"]["transistors"] * UM2_PER_TRANSISTOR_45NM,
+        "um2_per_transistor": UM2_PER_TRANSISTOR_45NM,
+    }
     if args.json:
         write_json(args.json, report)
     a = config.array
@@ -54,6 +64,10 @@ def run_area(args) -> int:
     pe, est = report["pe"], report["array_estimate"]
     print(f"  one PE          {pe['cells']:>12,} cells {pe['transistors']:>14,} transistors")
     print(f"  PE × {est['pes']:<9,} {est['cells']:>12,} cells {est['transistors']:>14,} transistors")
+    an = report["analytic"]
+    print(f"  analytic PE     {an['pe_um2']:>12,.0f} µm² ({an['tech']}, {an['pe_register_bits']} register "
+          f"bits) vs synthesized ≈ {an['synth_pe_um2']:,.0f} µm² at {an['um2_per_transistor']:.3f} "
+          f"µm²/transistor (NanGate45 NAND2_X1; logic only)")
     if "array" in report:
         arr = report["array"]
         print(f"  whole array     {arr['cells']:>12,} cells {arr['transistors']:>14,} transistors"

@@ -20,11 +20,23 @@ def fp_mac_area_um2(tech: Tech, fmt: str, acc_fmt: str | None = None) -> float:
 
 
 def pe_register_bits(array) -> int:
-    """Pipeline-register bits in one PE: activation, weight and partial sum, plus, for the
-    weight-stationary dataflow, the shadow weight register that lets the next tile shift in
-    while the current one computes (DESIGN §1, as in TPU v1)."""
-    shadow = array.weight_bits if array.dataflow == "ws" else 0
-    return array.act_bits + array.weight_bits + shadow + array.acc_bits
+    """Register bits in one PE of the machine (DESIGN §1), as the RTL builds it.
+
+    ws/is: the streamed operand, two banks of the stationary operand (the next tile is written
+    while the current one computes, as in TPU v1), the partial sum and the 1-bit bank tag that
+    travels with the streamed value. os: both streamed operands, the running sum, its shadow
+    (capture) register that drains while the next tile computes, and the first/last flags.
+    """
+    a = array
+    if a.dataflow == "os":
+        return a.act_bits + a.weight_bits + 2 * a.acc_bits + 2
+    streamed, stationary = (a.act_bits, a.weight_bits) if a.dataflow == "ws" else (a.weight_bits, a.act_bits)
+    return streamed + 2 * stationary + a.acc_bits + 1
+
+
+# A 45 nm standard cell for turning yosys transistor counts into area: NanGate 45 nm
+# NAND2_X1 is 0.798 µm² for 4 transistors. Logic only; routing and utilization not included.
+UM2_PER_TRANSISTOR_45NM = 0.798 / 4
 
 
 def pe_area_um2(tech: Tech, array) -> float:
