@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import tpu
 from tests.array.cases import expected, gemm_case, random_operands
-from tpu.array import gemm, gemm_cycles
+from tpu.array import gemm, gemm_cycles, gemm_many
 from tpu.config import product_bits
 from tpu.errors import ShapeError
 
@@ -134,3 +134,23 @@ def test_trace_records_boundary_per_cycle():
     assert st_.x_valid.sum() == out.valid.sum() == 5 * 3 * 2  # m rows × k folds × n folds
     # a row leaves exactly R + C - 2 cycles after it entered
     np.testing.assert_array_equal(np.flatnonzero(out.valid), np.flatnonzero(st_.x_valid) + 3 + 4 - 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=gemm_case(max_dim=8), shapes=st.lists(st.tuples(*(st.integers(1, 9),) * 3), min_size=1,
+                                                  max_size=4))
+def test_back_to_back_gemms_pipeline_exactly(case, shapes):
+    """Several GEMMs as one stream: each equals its own matmul on both models, both models see
+    every GEMM finish on the same cycle, and chaining never costs more than running apart."""
+    config, _, _ = case
+    pairs = [random_operands(config, m, k, n, seed=i) for i, (m, k, n) in enumerate(shapes)]
+    fast = gemm_many(pairs, config)
+    cycle = gemm_many(pairs, config, backend="cycle")
+    for (a, b), f, c in zip(pairs, fast.outputs, cycle.outputs, strict=True):
+        np.testing.assert_array_equal(c.astype(object), expected(a, b, config.array.acc_bits))
+        np.testing.assert_array_equal(f, c)
+    assert fast.finish == cycle.finish and fast.overflows == cycle.overflows
+    assert list(fast.finish) == sorted(fast.finish)
+    alone = [gemm(a, b, config).cycles for a, b in pairs]
+    assert fast.cycles <= sum(alone)
+    assert fast.finish[0] == alone[0]  # the first GEMM is not delayed by the ones after it

@@ -46,7 +46,7 @@ def test_array_matches_cycle_model(rows, cols, dataflow, act_bits, weight_bits, 
     config = tpu.load_config().replace(
         rows=rows, cols=cols, dataflow=dataflow, act_bits=act_bits, weight_bits=weight_bits,
         act_signed=act_signed, weight_signed=weight_signed,
-        acc_bits=product_bits(act_bits, act_signed, weight_bits, weight_signed) + extra_acc)
+        acc_bits=min(48, product_bits(act_bits, act_signed, weight_bits, weight_signed) + extra_acc))
     # extra_acc=0: accumulators that wrap on the second product
     rng = np.random.default_rng(seed)
     stimulus = random_stimulus(config, rng, 2, max_dim=6, extreme_every=2 if extreme else 0)

@@ -26,19 +26,20 @@ def array_counts(plan: Plan, config: Config) -> Counts:
     """On-chip activity of one GEMM: MACs, PE register writes, buffer and accumulator bytes."""
     a = config.array
     R, C = plan.rows, plan.cols
+    outputs = sum(m * n for m, _, n in plan.jobs)
     ab, wb, accb = a.act_bits, a.weight_bits, nbytes(a.acc_bits)
     if plan.dataflow == "os":
-        steps = len(plan.tiles) * plan.k  # every tile streams the whole reduction
+        steps = sum(t.k for t in plan.tiles)  # every tile streams its whole reduction
         return Counts(
             macs=plan.macs,
             act_register_writes=steps * R * C,
             weight_register_writes=steps * R * C,
             psum_register_writes=steps * R * C + len(plan.tiles) * R * C,  # sums + captures
             sram_reads=Operands(
-                inputs=packed(sum(t.m for t in plan.tiles) * plan.k, ab),
-                weights=packed(sum(t.n for t in plan.tiles) * plan.k, wb),
+                inputs=packed(sum(t.m * t.k for t in plan.tiles), ab),
+                weights=packed(sum(t.n * t.k for t in plan.tiles), wb),
             ),
-            accumulator_writes=plan.m * plan.n * accb,
+            accumulator_writes=outputs * accb,
         )
     # ws streams activations and holds weights; is swaps the two roles
     stationary_bits, streamed_bits = (wb, ab) if plan.dataflow == "ws" else (ab, wb)
@@ -58,7 +59,7 @@ def array_counts(plan: Plan, config: Config) -> Counts:
         psum_register_writes=vectors * R * C,
         sram_reads=Operands(**{**stationary, **stream}),
         accumulator_writes=acc_rows * accb,
-        accumulator_reads=(acc_adds + plan.m * plan.n) * accb,  # read-modify-write + final read
+        accumulator_reads=(acc_adds + outputs) * accb,  # read-modify-write + final read
     )
 
 

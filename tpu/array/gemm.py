@@ -12,8 +12,8 @@ import numpy as np
 
 from tpu.array.cycle import make_core
 from tpu.array.numerics import check_operand, count_wraps, exact_matmul, max_abs, wrap
-from tpu.array.schedule import Plan, plan_gemm, stationary_operands
-from tpu.array.stimulus import Outputs, build_stimulus
+from tpu.array.schedule import Plan, plan_gemms, stationary_operands
+from tpu.array.stimulus import Outputs, build_stimulus_many
 from tpu.config import Config, int_range
 from tpu.errors import ShapeError
 
@@ -54,16 +54,42 @@ def check_operands(a, b, config: Config) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+@dataclass(frozen=True)
+class ManyResult:
+    """Several GEMMs run back to back as one stream (see :func:`gemm_many`)."""
+
+    outputs: list[np.ndarray]
+    finish: tuple[int, ...]  # per GEMM: cycles until its last result row is latched
+    overflows: int
+    plan: Plan
+    stimulus: object = None
+    trace: Outputs | None = None
+
+    @property
+    def cycles(self) -> int:
+        return max(self.finish)
+
+
 def gemm(a, b, config: Config, *, backend: str = "fast", trace: bool = False, waves=None) -> GemmResult:
     """C = A·B on the configured array. A holds activations, B weights (their widths apply)."""
+    r = gemm_many([(a, b)], config, backend=backend, trace=trace, waves=waves)
+    return GemmResult(r.outputs[0], r.cycles, r.plan.macs, r.plan.folds, r.overflows, r.plan,
+                      r.stimulus, r.trace)
+
+
+def gemm_many(pairs, config: Config, *, backend: str = "fast", trace: bool = False,
+              waves=None) -> ManyResult:
+    """Several GEMMs [(A, B), ...] issued back to back: the array pipelines them (the next one's
+    weights load while the previous one drains), so fill and drain are paid once."""
     if backend not in BACKENDS:
         raise ShapeError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    a, b = check_operands(a, b, config)
-    plan = plan_gemm(a.shape[0], a.shape[1], b.shape[1], config)
+    pairs = [check_operands(a, b, config) for a, b in pairs]
+    plan = plan_gemms([(a.shape[0], a.shape[1], b.shape[1]) for a, b in pairs], config)
+    acc_bits = config.array.acc_bits
+    fast = [fast_values(a, b, plan.dataflow, plan.rows, acc_bits) for a, b in pairs]
     if backend == "fast":
-        out, overflows = fast_values(a, b, plan, config.array.acc_bits)
-        return GemmResult(out, plan.cycles, plan.macs, plan.folds, overflows, plan)
-    stimulus = build_stimulus(plan, a, b)
+        return ManyResult([o for o, _ in fast], plan.finish, sum(v for _, v in fast), plan)
+    stimulus = build_stimulus_many(plan, pairs)
     if backend == "cycle":
         core = make_core(config.array)
         outputs = core.run(stimulus)
@@ -71,39 +97,39 @@ def gemm(a, b, config: Config, *, backend: str = "fast", trace: bool = False, wa
     else:
         from tpu.rtl import run_rtl  # imported lazily: building a simulator is heavy
 
-        outputs, core_overflows = run_rtl(config, stimulus, waves=waves), None
-    out, acc_overflows = collect(plan, outputs, config.array.acc_bits)
+        outputs = run_rtl(config, stimulus, waves=waves)
+        core_overflows = None
+    results, finish, acc_overflows = collect(plan, outputs, acc_bits)
     if core_overflows is None:  # the RTL does not count overflows; the cycle model does
-        core_overflows = fast_values(a, b, plan, config.array.acc_bits)[1] - acc_overflows
-    cycles = int(np.flatnonzero(outputs.valid)[-1]) + 1
-    return GemmResult(
-        out, cycles, plan.macs, plan.folds, core_overflows + acc_overflows, plan,
-        stimulus if trace else None, outputs if trace else None,
-    )
+        core_overflows = sum(v for _, v in fast) - acc_overflows
+    return ManyResult(results, finish, core_overflows + acc_overflows, plan,
+                      stimulus if trace else None, outputs if trace else None)
 
 
-def collect(plan: Plan, outputs: Outputs, acc_bits: int) -> tuple[np.ndarray, int]:
-    """Turn the output rows into C: through the accumulators (ws/is) or straight (os)."""
-    events = outputs.events()
-    C = np.zeros((plan.m, plan.n), np.int64)
+def collect(plan: Plan, outputs: Outputs, acc_bits: int):
+    """Turn the output rows into each job's C — through the accumulators (ws/is) or straight
+    (os) — and observe the cycle on which each job's last row left (+1: a cycle count)."""
+    events = iter(outputs.events())
+    results = [np.zeros((m, n), np.int64) for m, _, n in plan.jobs]
+    finish = [0] * len(plan.jobs)
     if plan.dataflow == "os":
-        it = iter(events)
         for tile in plan.tiles:
             for d in range(plan.rows):
-                _, row = next(it)
+                cycle, row = next(events)
                 i = plan.rows - 1 - d  # the bottom row leaves first
                 if i < tile.m:
-                    C[tile.m0 + i, tile.n0 : tile.n0 + tile.n] = row[: tile.n]
-        return C, 0
+                    results[tile.job][tile.m0 + i, tile.n0 : tile.n0 + tile.n] = row[: tile.n]
+                finish[tile.job] = cycle + 1
+        return results, tuple(finish), 0
     lo, hi = int_range(acc_bits, True)
     acc = np.zeros((2 * plan.chunk_rows, plan.cols), np.int64)
-    out = C if plan.dataflow == "ws" else C.T  # is produces Cᵀ rows
+    views = [c if plan.dataflow == "ws" else c.T for c in results]  # is produces Cᵀ rows
     overflows = 0
-    it = iter(events)
-    last_k0 = (plan.k - 1) // plan.rows * plan.rows
     for tile in plan.tiles:
+        k = plan.jobs[tile.job][1]
+        last_k0 = (k - 1) // plan.rows * plan.rows
         for r in range(tile.rows):
-            _, row = next(it)
+            cycle, row = next(events)
             addr = tile.addr + r
             if tile.accumulate:
                 total = acc[addr] + row
@@ -112,28 +138,30 @@ def collect(plan: Plan, outputs: Outputs, acc_bits: int) -> tuple[np.ndarray, in
             else:
                 acc[addr] = row
             if tile.k0 == last_k0:  # final sum: the activation unit reads the row
-                out[tile.r0 + r, tile.c0 : tile.c0 + tile.cols] = acc[addr, : tile.cols]
-    return C, overflows
+                views[tile.job][tile.r0 + r, tile.c0 : tile.c0 + tile.cols] = acc[addr, : tile.cols]
+            finish[tile.job] = cycle + 1
+    return results, tuple(finish), overflows
 
 
-def fast_values(a: np.ndarray, b: np.ndarray, plan: Plan, acc_bits: int) -> tuple[np.ndarray, int]:
+def fast_values(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, acc_bits: int):
     """Exact wrapped C and the overflow count the array would record, without cycling."""
     out = wrap(exact_matmul(a, b), acc_bits)
     bound = int(np.abs(a).max()) * int(np.abs(b).max()) * a.shape[1]
     if bound <= int_range(acc_bits, True)[1]:
         return out, 0  # no partial sum can leave the range, whatever the order
-    return out, _count_overflows(a, b, plan, acc_bits)
+    return out, _count_overflows(a, b, dataflow, rows, acc_bits)
 
 
-def _count_overflows(a, b, plan: Plan, acc_bits: int) -> int:
+def _count_overflows(a, b, dataflow: str, rows: int, acc_bits: int) -> int:
     """Replay the order of additions: within a tile down the PE column, then in the accumulator."""
-    if plan.dataflow == "os":
-        return count_wraps([np.outer(a[:, k], b[k, :]) for k in range(plan.k)], acc_bits)
-    x, s = stationary_operands(a, b, plan.dataflow)
+    k = a.shape[1]
+    if dataflow == "os":
+        return count_wraps([np.outer(a[:, i], b[i, :]) for i in range(k)], acc_bits)
+    x, s = stationary_operands(a, b, dataflow)
     overflows = 0
     tile_sums = []
-    for k0 in range(0, plan.k, plan.rows):
-        terms = [np.outer(x[:, k], s[k, :]) for k in range(k0, min(k0 + plan.rows, plan.k))]
+    for k0 in range(0, k, rows):
+        terms = [np.outer(x[:, i], s[i, :]) for i in range(k0, min(k0 + rows, k))]
         overflows += count_wraps(terms, acc_bits)
         tile_sums.append(wrap(np.sum(terms, axis=0), acc_bits))
     return overflows + count_wraps(tile_sums, acc_bits)

@@ -38,6 +38,7 @@ class StationaryTile:
     ``[k0, k0+k)`` and stationary columns ``[c0, c0+cols)``; results go to accumulator rows
     ``[addr, addr+rows)``, added to what is there when ``accumulate``."""
 
+    job: int  # which GEMM of the plan
     r0: int
     rows: int
     k0: int
@@ -56,27 +57,32 @@ class OSTile:
     """One output-stationary tile: output rows ``[m0, m0+m)`` × columns ``[n0, n0+n)``,
     streaming the whole reduction from ``start``; drained from cycle ``drain`` (R cycles)."""
 
+    job: int
     m0: int
     m: int
     n0: int
     n: int
+    k: int
     start: int
     drain: int
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The tiles of one GEMM in issue order, and the total cycle count."""
+    """The tiles of one or more GEMMs (``jobs``, each (m, k, n)) issued back to back as one
+    stream, and the cycle on which each job's last result is latched (``finish``)."""
 
     dataflow: str
     rows: int
     cols: int
-    m: int
-    k: int
-    n: int
+    jobs: tuple[tuple[int, int, int], ...]
     tiles: tuple
-    cycles: int
+    finish: tuple[int, ...]  # per job: cycles until its last result row is latched
     chunk_rows: int  # accumulator rows per half (ws/is); streamed rows per chunk
+
+    @property
+    def cycles(self) -> int:
+        return max(self.finish)
 
     @property
     def folds(self) -> int:
@@ -84,7 +90,24 @@ class Plan:
 
     @property
     def macs(self) -> int:
-        return self.m * self.k * self.n
+        return sum(m * k * n for m, k, n in self.jobs)
+
+    def _single(self) -> tuple[int, int, int]:
+        if len(self.jobs) != 1:
+            raise ValueError(f"plan of {len(self.jobs)} GEMMs has no single shape")
+        return self.jobs[0]
+
+    @property
+    def m(self) -> int:
+        return self._single()[0]
+
+    @property
+    def k(self) -> int:
+        return self._single()[1]
+
+    @property
+    def n(self) -> int:
+        return self._single()[2]
 
     @property
     def latency(self) -> int:
@@ -107,62 +130,77 @@ def accumulator_rows(config: Config) -> int:
 
 def plan_gemm(m: int, k: int, n: int, config: Config) -> Plan:
     """Tile C[m×n] = A[m×k]·B[k×n] onto the array and time every tile."""
-    for name, value in (("m", m), ("k", k), ("n", n)):
-        if value < 1:
-            raise ConfigError(f"GEMM dimension {name} must be at least 1, got {value}")
+    return plan_gemms([(m, k, n)], config)
+
+
+def plan_gemms(jobs, config: Config) -> Plan:
+    """Several GEMMs back to back as one stream: the next one's weights load while the
+    previous one computes and drains, exactly as tiles of one GEMM do."""
+    jobs = tuple((int(m), int(k), int(n)) for m, k, n in jobs)
+    if not jobs:
+        raise ConfigError("a plan needs at least one GEMM")
+    for job in jobs:
+        for name, value in zip("mkn", job, strict=True):
+            if value < 1:
+                raise ConfigError(f"GEMM dimension {name} must be at least 1, got {value}")
     a = config.array
     if a.dataflow == "os":
-        return _plan_os(a, m, k, n)
-    streamed, stationary_cols = (m, n) if a.dataflow == "ws" else (n, m)
-    return _plan_stationary(a, m, k, n, streamed, stationary_cols, accumulator_rows(config))
+        return _plan_os(a, jobs)
+    return _plan_stationary(a, jobs, accumulator_rows(config))
 
 
-def _plan_stationary(a: ArrayConfig, m, k, n, streamed, stat_cols, chunk) -> Plan:
+def _plan_stationary(a: ArrayConfig, jobs, chunk) -> Plan:
     R, C = a.rows, a.cols
     tiles = []
     block = 0
     prev_load_end = 0
     history: list[tuple[int, int]] = []  # (start, rows) of issued tiles
-    for r0, rows in _blocks(streamed, chunk):
-        for c0, cols in _blocks(stat_cols, C):
-            addr = (block % 2) * chunk
-            for i, (k0, kk) in enumerate(_blocks(k, R)):
-                t = len(tiles)
-                load = prev_load_end
-                if t >= 2:  # the bank we load was last used by tile t-2: let it leave PE(r, C-1)
-                    s2, rows2 = history[t - 2]
-                    load = max(load, s2 + rows2 + C - 2)
-                start = load + 1
-                if t >= 1:
-                    s1, rows1 = history[t - 1]
-                    start = max(start, s1 + rows1)
-                tiles.append(StationaryTile(r0, rows, k0, kk, c0, cols, t % 2, addr, i > 0, load, start))
-                history.append((start, rows))
-                prev_load_end = load + kk
-            block += 1
-    last = tiles[-1]
-    cycles = last.start + last.rows + R + C - 2
-    return Plan(a.dataflow, R, C, m, k, n, tuple(tiles), cycles, chunk)
+    finish = []
+    for j, (m, k, n) in enumerate(jobs):
+        streamed, stat_cols = (m, n) if a.dataflow == "ws" else (n, m)
+        for r0, rows in _blocks(streamed, chunk):
+            for c0, cols in _blocks(stat_cols, C):
+                addr = (block % 2) * chunk
+                for i, (k0, kk) in enumerate(_blocks(k, R)):
+                    t = len(tiles)
+                    load = prev_load_end
+                    if t >= 2:  # the bank we load was last used by tile t-2: let it leave PE(r, C-1)
+                        s2, rows2 = history[t - 2]
+                        load = max(load, s2 + rows2 + C - 2)
+                    start = load + 1
+                    if t >= 1:
+                        s1, rows1 = history[t - 1]
+                        start = max(start, s1 + rows1)
+                    tiles.append(StationaryTile(j, r0, rows, k0, kk, c0, cols, t % 2, addr, i > 0,
+                                                load, start))
+                    history.append((start, rows))
+                    prev_load_end = load + kk
+                block += 1
+        last = tiles[-1]
+        finish.append(last.start + last.rows + R + C - 2)
+    return Plan(a.dataflow, R, C, jobs, tuple(tiles), tuple(finish), chunk)
 
 
-def _plan_os(a: ArrayConfig, m, k, n) -> Plan:
+def _plan_os(a: ArrayConfig, jobs) -> Plan:
     R, C = a.rows, a.cols
     tiles = []
-    prev_start = prev_drain = None
-    for m0, mm in _blocks(m, R):
-        for n0, nn in _blocks(n, C):
-            start = 0
-            if prev_start is not None:
-                # one input port; and this tile's first capture (end of start+k-1 at PE(0,0))
-                # must come after the previous drain's last shift (end of drain+R-1)
-                start = max(prev_start + k, prev_drain + R + 1 - k)
-            drain = start + k + R + C - 2  # after the last capture at PE(R-1, C-1)
-            if prev_drain is not None:
-                drain = max(drain, prev_drain + R)
-            tiles.append(OSTile(m0, mm, n0, nn, start, drain))
-            prev_start, prev_drain = start, drain
-    cycles = tiles[-1].drain + R
-    return Plan("os", R, C, m, k, n, tuple(tiles), cycles, R)
+    finish = []
+    prev = None
+    for j, (m, k, n) in enumerate(jobs):
+        for m0, mm in _blocks(m, R):
+            for n0, nn in _blocks(n, C):
+                start = 0
+                if prev is not None:
+                    # one input port; and this tile's first capture (end of start+k-1 at PE(0,0))
+                    # must come after the previous drain's last shift (end of drain+R-1)
+                    start = max(prev.start + prev.k, prev.drain + R + 1 - k)
+                drain = start + k + R + C - 2  # after the last capture at PE(R-1, C-1)
+                if prev is not None:
+                    drain = max(drain, prev.drain + R)
+                prev = OSTile(j, m0, mm, n0, nn, k, start, drain)
+                tiles.append(prev)
+        finish.append(tiles[-1].drain + R)
+    return Plan("os", R, C, jobs, tuple(tiles), tuple(finish), R)
 
 
 def gemm_cycles(m: int, k: int, n: int, config: Config) -> int:

@@ -1,4 +1,4 @@
-"""Per-cycle boundary signals of the array for one GEMM plan.
+"""Per-cycle boundary signals of the array for a plan of one or more GEMMs.
 
 A stimulus is what enters the array on each cycle; the cycle model and the RTL testbench
 replay the same one, and both produce an :class:`Outputs` record that must agree cycle by
@@ -62,12 +62,17 @@ class Outputs:
 
 def build_stimulus(plan: Plan, a: np.ndarray, b: np.ndarray):
     """The per-cycle inputs that run ``plan`` on operands ``a`` (m×k) and ``b`` (k×n)."""
+    return build_stimulus_many(plan, [(a, b)])
+
+
+def build_stimulus_many(plan: Plan, operands):
+    """The per-cycle inputs of a multi-GEMM plan; ``operands[j]`` is job j's (A, B)."""
     if plan.dataflow == "os":
-        return _os_stimulus(plan, a, b)
-    return _stationary_stimulus(plan, *stationary_operands(a, b, plan.dataflow))
+        return _os_stimulus(plan, operands)
+    return _stationary_stimulus(plan, [stationary_operands(a, b, plan.dataflow) for a, b in operands])
 
 
-def _stationary_stimulus(plan: Plan, x: np.ndarray, s: np.ndarray) -> StationaryStimulus:
+def _stationary_stimulus(plan: Plan, operands) -> StationaryStimulus:
     T, R, C = plan.cycles, plan.rows, plan.cols
     st = StationaryStimulus(
         w_valid=np.zeros(T, bool), w_bank=np.zeros(T, np.int64), w_row=np.zeros(T, np.int64),
@@ -76,6 +81,7 @@ def _stationary_stimulus(plan: Plan, x: np.ndarray, s: np.ndarray) -> Stationary
         x_addr=np.zeros(T, np.int64), x_acc=np.zeros(T, bool),
     )
     for tile in plan.tiles:
+        x, s = operands[tile.job]
         w = slice(tile.load, tile.load + tile.k)
         st.w_valid[w] = True
         st.w_bank[w] = tile.bank
@@ -90,17 +96,18 @@ def _stationary_stimulus(plan: Plan, x: np.ndarray, s: np.ndarray) -> Stationary
     return st
 
 
-def _os_stimulus(plan: Plan, a: np.ndarray, b: np.ndarray) -> OSStimulus:
-    T, R, C, K = plan.cycles, plan.rows, plan.cols, plan.k
+def _os_stimulus(plan: Plan, operands) -> OSStimulus:
+    T, R, C = plan.cycles, plan.rows, plan.cols
     st = OSStimulus(
         x_data=np.zeros((T, R), np.int64), y_data=np.zeros((T, C), np.int64),
         first=np.zeros(T, bool), last=np.zeros(T, bool), drain=np.zeros(T, bool),
     )
     for tile in plan.tiles:
-        v = slice(tile.start, tile.start + K)
+        a, b = operands[tile.job]
+        v = slice(tile.start, tile.start + tile.k)
         st.x_data[v, : tile.m] = a[tile.m0 : tile.m0 + tile.m, :].T
         st.y_data[v, : tile.n] = b[:, tile.n0 : tile.n0 + tile.n]
         st.first[tile.start] = True
-        st.last[tile.start + K - 1] = True
+        st.last[tile.start + tile.k - 1] = True
         st.drain[tile.drain : tile.drain + R] = True
     return st

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tpu.array import gemm
+from tpu.array import gemm_many
 from tpu.array.activity import array_counts, packed
 from tpu.compiler import ir, reference
 from tpu.compiler.lower import patch_matrices
@@ -99,7 +99,8 @@ def _graph_outputs(program):
 
 
 def _run_matmul(program, layer, x, instr_ids, durations, backend, requant, waves):
-    """Every MATMUL instruction of the layer on the array; accumulators restored exactly."""
+    """The layer's MATMUL instructions as one stream on the array (the matrix unit pipelines
+    consecutive MATMULs); accumulators restored exactly, then requantized."""
     config = program.config
     node = layer.node
     zx = int(node.x_q.zero_point)
@@ -107,27 +108,30 @@ def _run_matmul(program, layer, x, instr_ids, durations, backend, requant, waves
         patches = patch_matrices(np.asarray(x, np.int64), node, zx)
     else:
         patches = [np.asarray(x, np.int64).reshape(layer.m, layer.k)]
-    outs = []
-    total = Counts()
-    for g, mapped in enumerate(layer.mapped):
-        xp = patches[g] + mapped.dx
-        out = np.zeros((layer.m, mapped.w.shape[1]), np.int64)
-        for i in instr_ids:
-            ins = program.instrs[i]
-            if ins.op != "MATMUL" or ins.group != g:
-                continue
-            (m0, m1), (n0, n1), (k0, k1) = ins.m, ins.n, ins.k
-            r = gemm(xp[m0:m1, k0:k1], mapped.w[k0:k1, n0:n1], config, backend=backend, waves=waves)
-            out[m0:m1, n0:n1] += r.output  # accumulators add; wrapped below as the adders do
-            durations[i] = r.cycles
-            total = total + array_counts(r.plan, config)
-        outs.append(mapped.accumulators(out))
-    acc = np.concatenate(outs, axis=1)
+    shifted = [p + mapped.dx for p, mapped in zip(patches, layer.mapped, strict=True)]
+    matmuls = [i for i in instr_ids if program.instrs[i].op == "MATMUL"]
+    jobs = []
+    for i in matmuls:
+        ins = program.instrs[i]
+        (m0, m1), (n0, n1), (k0, k1) = ins.m, ins.n, ins.k
+        jobs.append((shifted[ins.group][m0:m1, k0:k1], layer.mapped[ins.group].w[k0:k1, n0:n1]))
+    r = gemm_many(jobs, config, backend=backend, waves=waves)
+    # each MATMUL occupies the matrix unit for the cycles it adds to the stream
+    for i, finish, before in zip(matmuls, r.finish, (0, *r.finish[:-1]), strict=True):
+        durations[i] = finish - before
+    outs = [np.zeros((layer.m, mapped.w.shape[1]), np.int64) for mapped in layer.mapped]
+    for i, part in zip(matmuls, r.outputs, strict=True):
+        ins = program.instrs[i]
+        (m0, m1), (n0, n1) = ins.m, ins.n
+        outs[ins.group][m0:m1, n0:n1] += part  # accumulators add; wrapped below as the adders do
+    acc = np.concatenate([mapped.accumulators(out) for mapped, out in zip(layer.mapped, outs, strict=True)],
+                         axis=1)
     if isinstance(node, ir.Conv):
         b, _, ho, wo = layer.out_shape
         acc = acc.reshape(b, ho, wo, -1).transpose(0, 3, 1, 2)
     y = reference.requantize(acc, node, requant)
-    total = total + Counts(sram_writes=Operands(outputs=packed(y.size, config.array.act_bits)))
+    total = array_counts(r.plan, config) + Counts(
+        sram_writes=Operands(outputs=packed(y.size, config.array.act_bits)))
     return y, total
 
 
