@@ -18,12 +18,16 @@ HERE = Path(__file__).resolve().parent
 NAME = "03-hdl-simulation.ipynb"
 
 
-def md(text: str):
-    return ("markdown", text.strip("\n"))
+def _load_shared_builder():
+    """notebooks/_build.py: the cell helpers and the renderer all notebooks share."""
+    spec = importlib.util.spec_from_file_location("notebooks_build", HERE / "_build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def code(text: str):
-    return ("code", text.strip("\n"))
+_shared = _load_shared_builder()
+md, code = _shared.md, _shared.code
 
 
 HDL = [
@@ -571,10 +575,7 @@ WORK.cleanup()
 
 
 def main(argv: list[str]) -> int:
-    spec = importlib.util.spec_from_file_location("notebooks_build", HERE / "_build.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    text, path = build.render(HDL), HERE / NAME
+    text, path = _shared.render(HDL), HERE / NAME
     if "--check" in argv:
         if not path.exists() or path.read_text() != text:
             print(f"out of date (run notebooks/_build_03.py): {NAME}", file=sys.stderr)
