@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tpu.array import gemm_cycles
 from tpu.config import load_config
+from tpu.report import markdown_table
 from tpu.roofline import gemm_point, roof, tops
 
 PAPER_WEIGHT_BW = 34e9  # bytes/s, DDR3 weight memory
@@ -45,11 +46,7 @@ def main() -> None:
          f"scoreboard, {conv.fraction_of_roof:.0%} of peak, {conv.bound}-bound"),
         ("  analytic max(compute, weights/bw)", "", f"{analytic_tops(config, *CONV):.2f}", ""),
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    head = ("quantity", "paper", "ours", "how")
-    widths = [max(w, len(h)) for w, h in zip(widths, head, strict=True)]
-    for r in (head, tuple("-" * w for w in widths), *rows):
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
+    print(markdown_table(("quantity", "paper", "ours", "how"), rows))
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ from tpu.compiler.quantize import quantize
 from tpu.cost import Counts, area, energy
 from tpu.frontend import load_onnx
 from tpu.nn.digits import bundled_model, load_digits_split
+from tpu.report import markdown_table
 
 %matplotlib inline
 START = time.perf_counter()
@@ -94,9 +95,7 @@ def show(fig):
 
 def table(rows, columns):
     # columns: {header: function of a row -> text}
-    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    body = "\n".join("| " + " | ".join(f(r) for f in columns.values()) + " |" for r in rows)
-    display(Markdown(head + body))
+    display(Markdown(markdown_table(columns, [[f(r) for f in columns.values()] for r in rows])))
 
 
 a, m = BASE.array, BASE.memory
@@ -680,6 +679,7 @@ from tpu.nn.model import Sequential
 from tpu.nn.train import TrainConfig
 from tpu.quant.modes import qat, static_ptq, weight_only
 from tpu.quant.qmodel import Scheme
+from tpu.report import markdown_table
 from tpu.study import QAT_METHOD, Workload, array_for, format_table, sqnr_db, study, study_figure
 
 %matplotlib inline
@@ -697,9 +697,7 @@ def show(fig):
 
 def table(rows, columns):
     # columns: {header: function of a row -> text}
-    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    body = "\n".join("| " + " | ".join(f(r) for f in columns.values()) + " |" for r in rows)
-    display(Markdown(head + body))
+    display(Markdown(markdown_table(columns, [[f(r) for f in columns.values()] for r in rows])))
 
 
 x_train, x_test, y_train, y_test = load_digits_split()

@@ -76,6 +76,7 @@ from tpu.cost.area import mac_area_um2, pe_area_um2, pe_register_bits
 from tpu.cost.tech import load_tech
 from tpu.frontend import load_onnx
 from tpu.nn.digits import bundled_model, load_digits_split
+from tpu.report import markdown_table
 
 %matplotlib inline
 START = time.perf_counter()
@@ -99,9 +100,7 @@ def show(fig):
 
 def table(rows, columns):
     # columns: {header: function of a row -> text}
-    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    body = "\n".join("| " + " | ".join(f(r) for f in columns.values()) + " |" for r in rows)
-    display(Markdown(head + body))
+    display(Markdown(markdown_table(columns, [[f(r) for f in columns.values()] for r in rows])))
 
 
 a = CONFIG.array

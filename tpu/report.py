@@ -10,6 +10,20 @@ LAYER_COLUMNS = ("name", "op", "macs", "cycles", "stall_cycles", "utilization",
                  "sram_bytes", "dram_bytes", "energy_pj")
 
 
+def markdown_table(head, rows, *, right=()) -> str:
+    """A padded Markdown table: ``head`` and each row are sequences of cell texts; columns whose
+    index is in ``right`` are right-aligned (numbers), the rest left-aligned."""
+    rows = [tuple(r) for r in rows]
+    widths = [max(len(r[i]) for r in (tuple(head), *rows)) for i in range(len(head))]
+
+    def line(cells):
+        return "| " + " | ".join(c.rjust(w) if i in right else c.ljust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))) + " |"
+
+    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+                      *(line(r) for r in rows)])
+
+
 def _flat(layer: dict) -> dict:
     row = {}
     for key in LAYER_COLUMNS:

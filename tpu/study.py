@@ -31,6 +31,7 @@ from tpu.config import Config
 from tpu.cost import area, energy, fp_mac_area_um2, fp_mac_energy_pj, load_tech, register_energy_pj
 from tpu.cost.energy import Counts
 from tpu.errors import TpuError
+from tpu.report import markdown_table
 
 WEIGHT_BITS = (2, 4, 8, 16)
 ACT_BITS = (8, 16)
@@ -265,9 +266,4 @@ def format_table(rows: list[StudyRow]) -> str:
             "inf" if np.isinf(r.sqnr_db) else f"{r.sqnr_db:.1f}",
             f"{r.energy_pj / 1e3:,.1f}", f"{r.area_mm2:.3f}", f"{r.cycles:,}", f"{r.dram_bytes:,}",
         ))
-    widths = [max(len(c[i]) for c in (head, *body)) for i in range(len(head))]
-    lines = ["| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(cells, widths, strict=True))) + " |"
-             for cells in (head, *body)]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
+    return markdown_table(head, body, right=range(1, len(head)))

@@ -15,6 +15,7 @@ from tpu.nn.model import Sequential
 from tpu.nn.train import TrainConfig
 from tpu.quant.qat import qat
 from tpu.quant.qmodel import Scheme, static_ptq
+from tpu.report import markdown_table
 
 CALIB_IMAGES = 256  # first training images; the test split is never used for calibration
 QAT_CONFIG = TrainConfig(epochs=15, lr=3e-3, seed=0)
@@ -82,10 +83,7 @@ def run_report(models=("cnn", "mlp")) -> list[Row]:
 
 
 def format_table(rows: list[Row]) -> str:
-    head = f"| {'model':5} | {'method':30} | test acc | agree FP32 | logit SQNR dB |"
-    lines = [head, "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"]
-    for r in rows:
-        sq = "inf" if r.sqnr_db == float("inf") else f"{r.sqnr_db:.1f}"
-        lines.append(f"| {r.model:5} | {r.method:30} | {100 * r.accuracy:7.2f}% | "
-                     f"{100 * r.agreement:9.2f}% | {sq:>13} |")
-    return "\n".join(lines)
+    body = [(r.model, r.method, f"{100 * r.accuracy:.2f}%", f"{100 * r.agreement:.2f}%",
+             "inf" if r.sqnr_db == float("inf") else f"{r.sqnr_db:.1f}") for r in rows]
+    return markdown_table(("model", "method", "test acc", "agree FP32", "logit SQNR dB"), body,
+                          right=(2, 3, 4))
