@@ -16,11 +16,11 @@ demo: $(STAMP)
 	$(BIN)/tpu run
 
 test: $(STAMP)
-	$(BIN)/ruff check tpu hdl sim tests benchmarks
+	$(BIN)/ruff check tpu hdl sim tests benchmarks notebooks
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
-	$(BIN)/ruff check tpu hdl sim tests benchmarks
+	$(BIN)/ruff check tpu hdl sim tests benchmarks notebooks
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tpu.array.cycle import make_core
-from tpu.array.numerics import check_operand, count_wraps, exact_matmul, max_abs, wrap
+from tpu.array.numerics import check_operand, count_wraps, exact_matmul, wrap
 from tpu.array.schedule import Plan, plan_gemms, stationary_operands
 from tpu.array.stimulus import Outputs, build_stimulus_many
 from tpu.config import Config, int_range
@@ -165,9 +165,3 @@ def _count_overflows(a, b, dataflow: str, rows: int, acc_bits: int) -> int:
         overflows += count_wraps(terms, acc_bits)
         tile_sums.append(wrap(np.sum(terms, axis=0), acc_bits))
     return overflows + count_wraps(tile_sums, acc_bits)
-
-
-def bits_needed(a_bits: int, w_bits: int, k: int, a_signed=True, w_signed=True) -> int:
-    """Smallest signed accumulator width that can never overflow for this reduction length."""
-    bound = max_abs(a_bits, a_signed) * max_abs(w_bits, w_signed) * k
-    return bound.bit_length() + 1

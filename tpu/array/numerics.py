@@ -41,11 +41,6 @@ def check_operand(x: np.ndarray, name: str, bits: int, signed: bool) -> np.ndarr
     return x.astype(np.int64)
 
 
-def max_abs(bits: int, signed: bool) -> int:
-    lo, hi = int_range(bits, signed)
-    return max(abs(lo), abs(hi))
-
-
 def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Exact int64 product of int64 matrices (float64 BLAS when provably exact)."""
     bound = int(np.abs(a).max()) * int(np.abs(b).max()) * a.shape[1]

@@ -109,11 +109,6 @@ class Plan:
     def n(self) -> int:
         return self._single()[2]
 
-    @property
-    def latency(self) -> int:
-        """Cycles from a streamed vector entering to its result row being latched (ws, is)."""
-        return self.rows + self.cols - 2
-
 
 def accumulator_rows(config: Config) -> int:
     """Rows of ``cols`` accumulators that fit in one half of the double-buffered accumulator."""

@@ -172,6 +172,3 @@ class Graph:
     outputs: tuple[str, ...]
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     quantized: bool = False
-
-    def node_producing(self, tensor: str) -> Node | None:
-        return next((n for n in self.nodes if n.output == tensor), None)
