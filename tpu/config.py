@@ -119,11 +119,33 @@ class TechConfig:
 
 
 @dataclass(frozen=True)
+class VectorConfig:
+    """The vector unit: the non-GEMM ops (elementwise, pooling, normalisation, lookups).
+
+    ``lanes`` elements enter per cycle; each op class takes that many cycles per lane-wide
+    step: ``alu`` (add, compare, max, select, integer requantize), ``mul`` (multiply),
+    ``lut`` (a table lookup: quantized sigmoid, tanh, GELU ...), ``fp`` (one float32 op of a
+    float island: LayerNorm, Softmax, ...)."""
+
+    lanes: int = 32
+    alu_cycles: int = 1
+    mul_cycles: int = 1
+    lut_cycles: int = 1
+    fp_cycles: int = 4
+
+    def __post_init__(self):
+        _check_int(self, "lanes", 1, 65536)
+        for name in ("alu_cycles", "mul_cycles", "lut_cycles", "fp_cycles"):
+            _check_int(self, name, 1, 1024)
+
+
+@dataclass(frozen=True)
 class Config:
     array: ArrayConfig = field(default_factory=ArrayConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     clock: ClockConfig = field(default_factory=ClockConfig)
     tech: TechConfig = field(default_factory=TechConfig)
+    vector: VectorConfig = field(default_factory=VectorConfig)
     name: str = "custom"
 
     def replace(self, **array_fields: Any) -> Config:
@@ -134,7 +156,8 @@ class Config:
         return dataclasses.asdict(self)
 
 
-SECTIONS = {"array": ArrayConfig, "memory": MemoryConfig, "clock": ClockConfig, "tech": TechConfig}
+SECTIONS = {"array": ArrayConfig, "memory": MemoryConfig, "clock": ClockConfig, "tech": TechConfig,
+            "vector": VectorConfig}
 
 
 def config_from_dict(data: dict[str, Any], *, source: str = "<dict>", name: str = "custom") -> Config:
