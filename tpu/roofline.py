@@ -160,13 +160,14 @@ def gemm_graph(m: int, k: int, n: int, config: Config, *, seed: int = 0) -> ir.G
     yq = ir.QParams(np.float32(1.0), np.int64(0), a.act_bits, False)
     wmax = int_range(a.weight_bits, True)[1]
     nodes = (
-        ir.Relu("stage", ("x",), "xs", q=xq),
+        ir.Relu("stage", ("x",), "xs", x_q=xq, out_q=xq),
         ir.Gemm("gemm", ("xs",), "y", weight=rng.integers(-wmax, wmax + 1, (k, n)), bias=None,
                 x_q=xq, w_q=wq, out_q=yq),
         ir.Dequantize("dequantize", ("y",), "out", q=yq),
     )
     shapes = {"x": (1, k), "xs": (1, k), "y": (1, n), "out": (1, n)}
-    return ir.Graph(f"gemm{m}x{k}x{n}", nodes, ("x",), ("out",), shapes, quantized=True)
+    return ir.Graph(f"gemm{m}x{k}x{n}", nodes, ("x",), ("out",), shapes, quantized=True,
+                    specs={"x": ir.TensorSpec((None, k), "int64")})
 
 
 def gemm_point(m: int, k: int, n: int, config: Config, *, seed: int = 0) -> Point:
