@@ -12,10 +12,14 @@ working, and the default dynamo one; the wheels lie on this machine's disk):
     /work/scratch-torch/bin/python scripts/export_models.py            # all models
     /work/scratch-torch/bin/python scripts/export_models.py resnet18_w025_64 --keep out/models
 
-Seen with onnx 1.23.2, onnxscript 0.7.2, onnxruntime 1.32.0, numpy 2.4.6. Every model has random
-weights (torch's default initialisation, fixed seeds), is in eval mode, has a dynamic batch
-dimension (``batch``), and is checked with onnx.checker and against torch in onnxruntime at a batch
-size other than the one it was exported with. ``--keep DIR`` also writes the float exports there.
+Seen with onnx 1.23.2, onnxscript 0.7.2, onnxruntime 1.32.0, numpy 2.4.6; 45 s for all twelve, and
+the skeletons come out byte for byte the same on a rerun. Every model has random weights (torch's
+default initialisation, ``torch.manual_seed(0)``) with BatchNorm statistics taken from random
+inputs (see ``calibrate_batchnorm``), is in eval mode, has a dynamic batch dimension (``batch``;
+input ``input``, output ``logits``), and is checked with onnx.checker and against torch in
+onnxruntime at a batch size other than the one it was exported with (torch's warning about LSTM
+and batch sizes other than 1 is answered by that check). ``--keep DIR`` also writes the float
+exports there (out/ is git-ignored).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import argparse
 import importlib.util
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -175,6 +180,10 @@ def example(spec: Spec, batch: int, seed: int) -> torch.Tensor:
     if spec.vocab:
         return torch.randint(0, spec.vocab, (batch, *spec.input_shape), generator=g)
     return torch.randn((batch, *spec.input_shape), generator=g)
+
+
+# Deprecated since torch 2.9 but still the exporter most users' models come from.
+warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based ONNX export")
 
 
 def export(spec: Spec, model: nn.Module, path: Path) -> None:
