@@ -24,12 +24,18 @@ class Compiled:
     depthwise: str = "auto"
     _programs: dict = field(default_factory=dict, repr=False)
 
-    def program(self, batch: int = 1) -> Program:
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+    def program(self, batch: int | dict = 1) -> Program:
+        """The program for ``batch`` inputs, or for inputs of the shapes given (name → shape)."""
+        if isinstance(batch, dict):
+            shapes = {n: tuple(int(d) for d in s) for n, s in batch.items()}
+        elif isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise TpuError(f"batch must be a positive integer, got {batch!r}")
-        if batch not in self._programs:
-            self._programs[batch] = build_program(self.graph, self.config, batch, self.depthwise)
-        return self._programs[batch]
+        else:
+            shapes = self.graph.input_shapes(batch)
+        key = tuple(sorted(shapes.items()))
+        if key not in self._programs:
+            self._programs[key] = build_program(self.graph, self.config, shapes, self.depthwise)
+        return self._programs[key]
 
     def asm(self, batch: int = 1) -> str:
         return self.program(batch).asm()
@@ -37,7 +43,8 @@ class Compiled:
     def run(self, x, *, backend: str = "fast", requant: str = "float", saturate_pairs: bool = False,
             waves=None, progress=None) -> RunResult:
         xs = self.graph.check_inputs(x)
-        return run_program(self.program(self.graph.batch_of(xs)), xs, backend=backend, requant=requant,
+        shapes = {n: a.shape for n, a in zip(self.graph.inputs, xs, strict=True)}
+        return run_program(self.program(shapes), xs, backend=backend, requant=requant,
                            saturate_pairs=saturate_pairs, waves=waves, progress=progress)
 
 

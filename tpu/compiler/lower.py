@@ -114,11 +114,11 @@ def _matrix_layer(index: int, node: MatrixOp, shapes, out_shape, config: Config,
     groups, m, k, n = node.dims(shapes)
     base = dict(index=index, node=node, out_shape=out_shape, in_shapes=tuple(shapes), m=m, k=k, n=n,
                 groups=groups)
+    if node.out_q is None:  # a float matrix op (a float island): float32 MACs on the vector unit
+        macs = groups * m * k * n
+        return Layer(kind="vector", work=Work(fp=2 * macs), mapping="vector", island=True, **base)
     if not node.const_weights:
         return Layer(kind="matrix", packs=tuple((g,) for g in range(groups)), mapping="dynamic", **base)
-    if node.out_q is None:
-        raise TpuError(f"layer {node.name!r} is not quantized: quantize the model first "
-                       f"(tpu run --calib X.npy, or tpu.quantize)")
     cols = config.array.cols if config.array.dataflow != "is" else config.array.rows
     per = max(1, cols // n) if groups > 1 else 1
     choice = depthwise
@@ -142,10 +142,11 @@ def _faster(groups: int, m: int, k: int, n: int, per: int, config: Config) -> st
     return "packed" if array <= vector else "vector"
 
 
-def lower_layers(graph: Graph, config: Config, batch: int, depthwise: str = "auto") -> tuple[Layer, ...]:
+def lower_layers(graph: Graph, config: Config, input_shapes: dict,
+                 depthwise: str = "auto") -> tuple[Layer, ...]:
     if depthwise not in DEPTHWISE:
         raise TpuError(f"depthwise mapping must be one of {', '.join(DEPTHWISE)}, got {depthwise!r}")
-    shapes = graph.shapes_at(batch)
+    shapes = graph.propagate(input_shapes)[0]
     producers = graph.producers()
     layers = []
     for node in graph.nodes:
@@ -155,6 +156,9 @@ def lower_layers(graph: Graph, config: Config, batch: int, depthwise: str = "aut
         island = graph.quantized and not node.quantized and unit == "vector" and \
             not isinstance(node, Quantize | Dequantize)
         if unit == "matrix":
+            if not graph.quantized and node.out_q is None:
+                raise TpuError(f"layer {node.name!r} is not quantized: quantize the model first "
+                               f"(tpu run --calib X.npy, or tpu.quantize)")
             layers.append(_matrix_layer(len(layers), node, list(ins), out, config, depthwise))
         elif unit == "vector":
             layers.append(Layer(len(layers), node, "vector", out, ins, work=node.work(list(ins), out),
@@ -186,10 +190,13 @@ def _data_inputs(layer: Layer) -> list[str]:
     return [t for i, t in enumerate(layer.node.inputs) if t and i not in params]
 
 
-def build_program(graph: Graph, config: Config, batch: int = 1, depthwise: str = "auto") -> Program:
-    """Lower, tile and schedule ``graph`` for ``batch`` inputs on ``config``'s machine."""
-    layers = lower_layers(graph, config, batch, depthwise)
-    shapes = graph.shapes_at(batch)
+def build_program(graph: Graph, config: Config, batch: int | dict = 1, depthwise: str = "auto") -> Program:
+    """Lower, tile and schedule ``graph`` on ``config``'s machine for ``batch`` inputs (or for
+    inputs of the given shapes, a dict input name → shape)."""
+    input_shapes = batch if isinstance(batch, dict) else graph.input_shapes(batch)
+    batch = graph.batch_of([np.empty(input_shapes[n], np.uint8) for n in graph.inputs])
+    layers = lower_layers(graph, config, input_shapes, depthwise)
+    shapes = graph.propagate(input_shapes)[0]
     a, mem = config.array, config.memory
     bits = _tensor_bits(graph, a.act_bits)
 

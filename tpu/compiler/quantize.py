@@ -198,4 +198,5 @@ class _Quantizer:
             outputs.append(self.float_input(o))
         graph = Graph(g.name, tuple(self.nodes), g.inputs, tuple(outputs), quantized=True,
                       specs={t: g.spec(t) for t in g.inputs})
-        return replace(graph, shapes=graph.shapes_at(1), _cache={})
+        shapes = graph.shapes_at(1) if g.shapes else {}
+        return replace(graph, shapes=shapes, _cache={})

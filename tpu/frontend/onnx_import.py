@@ -66,6 +66,30 @@ def _attrs(node: onnx.NodeProto) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
+def _toposort(graph: onnx.GraphProto, fname: str) -> list[onnx.NodeProto]:
+    """The nodes in an order where every input is produced first (onnxruntime's quantizer can
+    write Q/DQ nodes ahead of the Identity feeding them; onnxruntime sorts on load too). The
+    file's order is kept wherever it is already valid."""
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending = list(graph.node)
+    order = []
+    while pending:
+        rest = []
+        for n in pending:
+            if all(i in ready for i in n.input):
+                order.append(n)
+                ready.update(n.output)
+            else:
+                rest.append(n)
+        if len(rest) == len(pending):
+            missing = sorted({i for n in rest for i in n.input if i not in ready
+                              and not any(i in m.output for m in rest)})
+            what = f"tensor {missing[0]!r} is never produced" if missing else "the graph has a cycle"
+            raise ModelError(f"{fname}: node {rest[0].name or rest[0].op_type!r}: {what}")
+        pending = rest
+    return order
+
+
 class _Importer:
     """The import context the op rules call (``ctx`` in tpu/ops)."""
 
@@ -73,6 +97,7 @@ class _Importer:
         self.proto = proto
         self.fname = fname
         g = proto.graph
+        self.order = _toposort(g, fname)
         self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
         self.consts: dict[str, np.ndarray] = {}
         for t in g.initializer:
@@ -81,11 +106,11 @@ class _Importer:
             except Exception as exc:  # external data missing, corrupt tensor
                 raise ModelError(f"{fname}: initializer {t.name!r} cannot be read ({exc})") from None
         self.consumers: dict[str, list[onnx.NodeProto]] = {}
-        for n in g.node:
+        for n in self.order:
             for i in n.input:
                 self.consumers.setdefault(i, []).append(n)
         self.graph_outputs = {o.name for o in g.output}
-        self.node_names = {id(n): n.name or f"{n.op_type}_{k}" for k, n in enumerate(g.node)}
+        self.node_names = {id(n): n.name or f"{n.op_type}_{k}" for k, n in enumerate(self.order)}
         self.nodes: list = []
         self.qp: dict[str, QParams] = {}  # integer activation tensors and their params
         self.dq_act: dict[str, str] = {}  # DQ output -> integer source tensor (lazy)
@@ -217,6 +242,28 @@ class _Importer:
             self.emit(Constant(f"{t}_const", (), t, value=v))
         return t
 
+    def any_input(self, name: str) -> str:
+        """A tensor with the same shape as ``name`` (for Shape: a lazy DequantizeLinear's source)."""
+        t = self.tensor(name)
+        if t in self.dq_act and t not in self.materialized:
+            return self.dq_act[t]
+        return self.float_input(t) if t in self.consts or t in self.dq_const else t
+
+    def consumer_qparams(self, tensor: str) -> QParams | None:
+        """The parameters a QOperator consumer (QLinearAdd, QLinearConv, ...) declares for an
+        integer ``tensor`` it reads, as (x, x_scale, x_zero_point) triples."""
+        for n in self.consumers.get(tensor, []):
+            if not (n.op_type.startswith("QLinear") or n.op_type in ("QGemm", "DequantizeLinear")):
+                continue
+            for i, name in enumerate(n.input):
+                if name == tensor:
+                    if n.op_type == "DequantizeLinear":
+                        return self.qparams(n, n.input[1], n.input[2] if len(n.input) > 2 else None)
+                    if len(n.input) > i + 1:
+                        zp = n.input[i + 2] if len(n.input) > i + 2 else None
+                        return self.qparams(n, n.input[i + 1], zp)
+        return None
+
     def constant_input(self, name: str) -> str:
         return self.float_input(name)
 
@@ -317,8 +364,12 @@ class _Importer:
         specs = self._specs()
         self._check_supported()
         for name, spec in specs.items():
-            self.shapes[name] = tuple(1 if d is None else d for d in spec.shape)
-        for node in g.node:
+            dims = spec.shape
+            first = next((i for i, d in enumerate(dims) if d is None), None)
+            if all(d is not None or i == first for i, d in enumerate(dims)):
+                # shapes at batch 1 as the graph is built; other dynamic dims: known per input
+                self.shapes[name] = tuple(1 if d is None else d for d in dims)
+        for node in self.order:
             if id(node) in self.skipped:
                 continue
             self._import(node)
@@ -331,10 +382,12 @@ class _Importer:
         nodes = fuse_relu(self.nodes, set(outputs))
         graph = Graph(g.name or Path(self.fname).stem, tuple(nodes), tuple(specs), tuple(outputs),
                       quantized=any(n.quantized for n in nodes), specs=specs)
-        try:
-            shapes = graph.shapes_at(1)
-        except TpuError as exc:
-            raise ModelError(f"{self.fname}: {exc}") from None
+        shapes = {}
+        if all(t in self.shapes for t in graph.inputs):
+            try:
+                shapes = graph.shapes_at(1)
+            except TpuError as exc:
+                raise ModelError(f"{self.fname}: {exc}") from None
         return dc_replace(graph, shapes=shapes, _cache={})
 
     def _specs(self) -> dict[str, TensorSpec]:
@@ -361,7 +414,7 @@ class _Importer:
         const = set(self.consts)
         host = set(self.consts)
         missing: dict[str, list[str]] = {}
-        for n in self.proto.graph.node:
+        for n in self.order:
             ins = [i for i in n.input if i]
             standard = n.domain in ("", "ai.onnx")
             if n.op_type == "Constant" or (n.op_type in ("Identity", "Dropout") and ins and ins[0] in const):
@@ -435,6 +488,8 @@ class _Importer:
                 any_act |= i in act
             elif t in self.dq_const:
                 ins.append(self.dq_const[t])
+            elif i not in act and t in self.host:  # a parameter: a shape, axes, ...
+                ins.append((t, None))
             elif i in act or t not in self.consts:
                 return None
             else:
@@ -467,8 +522,9 @@ class _Importer:
         zp = node.input[2] if len(node.input) > 2 else None
         q = self.qparams(node, node.input[1], zp or None, axis)
         src, out = self.tensor(node.input[0]), node.output[0]
-        if src in self.consts:  # a quantized constant computed at import
-            self.consts[out] = quantize_array(self.consts[src], q).astype(np.int64)
+        if src in self.consts or src in self.dq_const:  # a quantized constant computed at import
+            value = self.consts[src] if src in self.consts else dequantize_array(*self.dq_const[src])
+            self.consts[out] = quantize_array(value, q).astype(np.int64)
             return
         if q.axis is not None:
             raise self.err(node, "per-channel quantization of activations is unsupported")

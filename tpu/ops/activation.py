@@ -46,6 +46,7 @@ class Unary(Node):
         return self.f(x)
 
     def table(self) -> np.ndarray:
+        """``table[q − qmin] = Q_out(f(DQ_in(q)))``, as QLinearSigmoid/LeakyRelu build theirs."""
         q = np.arange(self.x_q.qmin, self.x_q.qmax + 1)
         return quantize_array(self.f_table(dequantize_array(q, self.x_q)), self.out_q)
 

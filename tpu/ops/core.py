@@ -179,8 +179,19 @@ class Graph:
         return TensorSpec((None, *shape[1:]) if shape else (), "float32")
 
     def input_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
-        """Input shapes with every dynamic dimension set to ``batch``."""
-        return {n: tuple(batch if d is None else d for d in self.spec(n).shape) for n in self.inputs}
+        """Input shapes with the (first) dynamic dimension of each input set to ``batch``; other
+        dynamic dimensions are only known from an actual input."""
+        out = {}
+        for n in self.inputs:
+            dims = list(self.spec(n).shape)
+            for i, d in enumerate(dims):
+                if d is None:
+                    if any(e is None for e in dims[:i]):
+                        raise ShapeError(f"input {n!r} has dynamic dimensions besides the batch "
+                                         f"({self.spec(n).shape}); give an input to fix their sizes")
+                    dims[i] = batch
+            out[n] = tuple(dims)
+        return out
 
     def check_inputs(self, xs) -> list[np.ndarray]:
         """The arrays to run on, one per graph input, checked against the declared shapes and
@@ -214,19 +225,23 @@ class Graph:
             if a.size == 0:
                 raise ShapeError(f"input {name!r} is empty (shape {a.shape})")
             out.append(a)
-        batches = {a.shape[i] for a, n in zip(out, self.inputs, strict=True)
-                   for i, d in enumerate(self.spec(n).shape) if d is None}
+        batches = {a.shape[next(i for i, d in enumerate(self.spec(n).shape) if d is None)]
+                   for a, n in zip(out, self.inputs, strict=True) if None in self.spec(n).shape}
         if len(batches) > 1:
-            raise ShapeError(f"inputs disagree on the dynamic (batch) dimension: {sorted(batches)}")
+            raise ShapeError(f"inputs disagree on the batch dimension: {sorted(batches)}")
         return out
 
     def batch_of(self, xs: list[np.ndarray]) -> int:
-        """The value of the inputs' dynamic dimension (1 when every dimension is static)."""
+        """The size of the inputs' first dynamic dimension (1 when every dimension is static)."""
         for a, n in zip(xs, self.inputs, strict=True):
             for i, d in enumerate(self.spec(n).shape):
                 if d is None:
                     return int(a.shape[i])
         return 1
+
+    def shapes_for(self, xs: list[np.ndarray]) -> dict[str, tuple[int, ...]]:
+        """Every tensor's shape for these inputs."""
+        return self.propagate({n: tuple(np.shape(a)) for n, a in zip(self.inputs, xs, strict=True)})[0]
 
     def shapes_at(self, batch: int) -> dict[str, tuple[int, ...]]:
         return self.propagate(self.input_shapes(batch))[0]

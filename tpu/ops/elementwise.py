@@ -20,32 +20,46 @@ from tpu.ops.registry import onnx_op
 F = np.float32
 
 
-def requantize_tensor(x, q_in: QParams, q_out: QParams) -> np.ndarray:
-    """An integer tensor moved to other parameters: ``clamp(rint(fp32(sx/sy)·(x - zx)) + zy)``."""
-    m = F(F(q_in.scale) / F(q_out.scale))
-    v = (np.asarray(x, np.int64) - np.int64(q_in.zero_point)).astype(F) * m
-    return np.clip(np.rint(v) + np.int64(q_out.zero_point), q_out.qmin, q_out.qmax).astype(np.int64)
+def a_is_broadcast_scalar(shape_a, shape_b) -> bool:
+    """Whether onnxruntime's broadcaster runs QLinearAdd with input A as the per-span scalar
+    (it then calls the kernel with the operands swapped). It decides on the innermost aligned
+    axis whose extent exceeds 1 (or the last common one): A is the scalar there if its extent
+    is 1."""
+    a, b = list(shape_a), list(shape_b)
+    if not a or not b:
+        return not a or a[-1] <= 1
+    n = min(len(a), len(b))
+    for i in range(1, n + 1):
+        da, db = a[-i], b[-i]
+        if (0 if min(da, db) == 0 else max(da, db)) <= 1 and i < n:
+            continue
+        return not da > 1
+    return False
 
 
 def qlinear_add(a, b, qa: QParams, qb: QParams, qc: QParams, lo: int) -> np.ndarray:
-    """QLinearAdd as MLAS computes it: ``ra = sa/sc``, ``rb = sb/sc``,
-    ``k = zc − fma(ra, za, rb·zb)``, ``v = fma(a, ra, fma(b, rb, k))`` in float32, then round half
-    to even and saturate to [lo, qmax]. (Separate multiplies and adds differ at exact ties.)"""
+    """QLinearAdd as MLAS's AVX2/FMA kernel computes it (AVX-512 CPUs run the same one):
+    ``ra = sa/sc``, ``rb = sb/sc``, ``k = zc − fma(ra, za, rb·zb)``, ``v = fma(a, ra, fma(b, rb, k))``
+    in float32, round half to even, saturate to [lo, qmax]. When A is the broadcast scalar the
+    kernel gets the operands swapped. (Separate multiplies and adds differ at exact ties.)"""
+    a, b = np.asarray(a), np.asarray(b)
+    if a_is_broadcast_scalar(a.shape, b.shape):
+        a, b, qa, qb = b, a, qb, qa
     ra, rb = F(F(qa.scale) / F(qc.scale)), F(F(qb.scale) / F(qc.scale))
     k = F(F(qc.zero_point) - fma32(ra, F(qa.zero_point), F(rb * F(qb.zero_point))))
-    a = np.asarray(a).astype(F)
-    b = np.asarray(b).astype(F)
+    a, b = np.broadcast_arrays(a.astype(F), b.astype(F))
     v = fma32(a, ra, fma32(b, rb, k))
     return np.clip(np.rint(v), lo, qc.qmax).astype(np.int64)
 
 
 def qlinear_mul(a, b, qa: QParams, qb: QParams, qc: QParams, lo: int) -> np.ndarray:
-    """QLinearMul as MLAS computes it: ``m = sa·sb/sc``, ``v = m·(a − za)·(b − zb) + zc``
-    in float32, round half to even, saturate."""
+    """QLinearMul as MLAS's SSE2 kernel computes it on every x86 CPU: ``p = (a − za)(b − zb)``
+    exact, ``m = fp32(fp32(sa·sb)/sc)``, ``v = fp32(p)·m + zc`` (two roundings, no fma), round
+    half to even, saturate."""
     m = F(F(F(qa.scale) * F(qb.scale)) / F(qc.scale))
-    da = (np.asarray(a, np.int64) - np.int64(qa.zero_point)).astype(F)
-    db = (np.asarray(b, np.int64) - np.int64(qb.zero_point)).astype(F)
-    v = (da * db) * m + F(qc.zero_point)
+    p = (np.asarray(a, np.int64) - np.int64(qa.zero_point)) * \
+        (np.asarray(b, np.int64) - np.int64(qb.zero_point))
+    v = (p.astype(F) * m).astype(F) + F(qc.zero_point)
     return np.clip(np.rint(v), lo, qc.qmax).astype(np.int64)
 
 

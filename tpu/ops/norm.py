@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from tpu.ops import mlas
 from tpu.ops.core import Node, QParams, Work, replace, size
 from tpu.ops.registry import onnx_op
 
@@ -90,10 +91,8 @@ class Softmax(Node):
     def run(self, args, nx):
         x = np.asarray(args[0])
         if self.out_q is not None:
-            from tpu.ops.mlas import qlinear_softmax
-
             y, axis = self._shaped(x.astype(np.int64))
-            return qlinear_softmax(y, axis, self.x_q, self.out_q).reshape(x.shape)
+            return mlas.qlinear_softmax(y, axis, self.x_q, self.out_q).reshape(x.shape)
         y, axis = self._shaped(x.astype(F))
         e = np.exp(y - y.max(axis=axis, keepdims=True))
         return (e / e.sum(axis=axis, keepdims=True, dtype=F)).astype(F).reshape(x.shape)

@@ -21,16 +21,17 @@ _sigmoid, _tanh = Sigmoid("", (), "").f, Tanh("", (), "").f
 
 @dataclass(frozen=True, eq=False)
 class Recurrent(Node):
-    """``w`` (dirs, G·H, I), ``r`` (dirs, G·H, H), ``b`` (dirs, 2·G·H); input (seq, batch, I)
-    (``batch_first``: (batch, seq, I)). ``output``: "Y" (seq, dirs, batch, H) or "Y_h"."""
+    """``w`` (dirs, G·H, I), ``r`` (dirs, G·H, H), ``b`` (dirs, 2·G·H); input (seq, batch, I),
+    then the initial states named in ``initial``. ``which``: "Y" (seq, dirs, batch, H) or "Y_h"
+    (dirs, batch, H)."""
 
     w: np.ndarray = None
     r: np.ndarray = None
     b: np.ndarray | None = None
     direction: str = "forward"
-    batch_first: bool = False
     which: str = "Y"
     linear_before_reset: bool = False
+    initial: tuple[str, ...] = ()  # which initial states are inputs after x: "h", "c"
 
     gates = 4
 
@@ -39,34 +40,29 @@ class Recurrent(Node):
         return self.r.shape[2]
 
     def infer(self, shapes, values):
-        seq, batch = shapes[0][:2] if not self.batch_first else shapes[0][1::-1]
+        seq, batch = shapes[0][:2]
         dirs = self.w.shape[0]
         if shapes[0][2] != self.w.shape[2]:
             raise ValueError(f"input size {shapes[0][2]} != weight input size {self.w.shape[2]}")
-        if self.which == "Y_h":
-            return (batch, dirs, self.hidden) if self.batch_first else (dirs, batch, self.hidden)
-        return (batch, seq, dirs, self.hidden) if self.batch_first else (seq, dirs, batch, self.hidden)
+        return (dirs, batch, self.hidden) if self.which == "Y_h" else (seq, dirs, batch, self.hidden)
 
     def run(self, args, nx):
         x = np.asarray(args[0], F)
-        if self.batch_first:
-            x = x.transpose(1, 0, 2)
         seq, batch, _ = x.shape
         dirs, h = self.w.shape[0], self.hidden
         y = np.zeros((seq, dirs, batch, h), F)
         last = np.zeros((dirs, batch, h), F)
+        init = dict(zip(self.initial, args[1:], strict=True))
         for d in range(dirs):
             reverse = self.direction == "reverse" or d == 1
             b = np.zeros(2 * self.gates * h, F) if self.b is None else np.asarray(self.b[d], F)
-            state = self.start(batch)
+            state = tuple(np.asarray(init[k][d], F) if k in init else z
+                          for k, z in zip("hc", self.start(batch), strict=False))
             for t in (range(seq - 1, -1, -1) if reverse else range(seq)):
                 state = self.step(x[t], np.asarray(self.w[d], F), np.asarray(self.r[d], F), b, state)
                 y[t, d] = state[0]
             last[d] = state[0]
-        out = last if self.which == "Y_h" else y
-        if self.batch_first:
-            return out.transpose(1, 0, 2) if self.which == "Y_h" else out.transpose(2, 0, 1, 3)
-        return out
+        return last if self.which == "Y_h" else y
 
     def work(self, shapes, out):
         seq, batch = shapes[0][:2]
@@ -122,19 +118,24 @@ def import_rnn(ctx, node, group):
     for attr in ("clip", "input_forget"):
         if a.get(attr):
             raise ctx.err(node, f"attribute {attr} is unsupported")
-    extra = {5: "initial_h", 6: "initial_c", 7: "P"} if cls is LSTM else {5: "initial_h"}
-    for i, what in {4: "sequence_lens", **extra}.items():
+    for i, what in {4: "sequence_lens", 7: "P"}.items():
         if len(node.input) > i and node.input[i]:
             raise ctx.err(node, f"the {what} input is unsupported")
+    if bool(a.get("layout", 0)):
+        raise ctx.err(node, "layout=1 is unsupported")
+    states = (5, 6) if cls is LSTM else (5,)
+    initial = tuple("hc"[j] for j, i in enumerate(states) if len(node.input) > i and node.input[i])
+    extra = tuple(ctx.host_or_float(node.input[i]) for i in states if len(node.input) > i and node.input[i])
     if len(node.output) > 2 and node.output[2] and ctx.has_consumers(node.output[2]):
         raise ctx.err(node, "the Y_c output is unsupported")
     direction = a.get("direction", "forward")
     direction = direction.decode() if isinstance(direction, bytes) else direction
     kw = dict(w=ctx.float_const(node, node.input[1]), r=ctx.float_const(node, node.input[2]),
               b=ctx.float_const(node, node.input[3]) if len(node.input) > 3 and node.input[3] else None,
-              direction=direction, batch_first=bool(a.get("layout", 0)),
-              linear_before_reset=bool(a.get("linear_before_reset", 0)))
+              direction=direction, linear_before_reset=bool(a.get("linear_before_reset", 0)),
+              initial=initial)
     x = ctx.float_input(node.input[0])
     for which, out in zip(("Y", "Y_h"), node.output, strict=False):
         if out and (ctx.has_consumers(out) or ctx.is_graph_output(out)):
-            ctx.emit(cls(f"{ctx.name(node)}" + ("" if which == "Y" else "_h"), (x,), out, which=which, **kw))
+            ctx.emit(cls(f"{ctx.name(node)}" + ("" if which == "Y" else "_h"), (x, *extra), out, which=which,
+                         **kw))

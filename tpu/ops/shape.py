@@ -17,6 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from tpu.ops.core import Node, QParams, Work, replace, size
+from tpu.ops.quant import dequantize_array, quantize_array
 from tpu.ops.registry import onnx_op
 
 
@@ -191,9 +192,8 @@ class Concat(Movement):
     def run(self, args, nx):
         if self.q is None:
             return np.concatenate([np.asarray(a, np.float32) for a in args], axis=self.axis)
-        from tpu.ops.elementwise import requantize_tensor
-
-        parts = [np.asarray(a, np.int64) if q.same(self.q) else requantize_tensor(a, q, self.q)
+        # QLinearConcat: an input with other parameters goes through a table Q_out(DQ_in(x))
+        parts = [np.asarray(a, np.int64) if q.same(self.q) else quantize_array(dequantize_array(a, q), self.q)
                  for a, q in zip(args, self.in_q, strict=True)]
         return np.concatenate(parts, axis=self.axis)
 
@@ -201,7 +201,7 @@ class Concat(Movement):
         if self.q is None or all(q.same(self.q) for q in self.in_q):
             return Work(alu=size(out))
         moved = [size(s) for s, q in zip(shapes, self.in_q, strict=True) if not q.same(self.q)]
-        return Work(alu=size(out), fp=2 * sum(moved))
+        return Work(alu=size(out), lut=sum(moved))
 
     def quantize(self, qc):
         ins = [qc.int_input(t) for t in self.inputs]
@@ -496,6 +496,13 @@ def import_gather(ctx, node, group):
     if ctx.is_constant(data) and not ctx.is_constant(idx):  # an embedding lookup
         table, tq = ctx.weight(node, data)
         out = node.output[0]
+        raw = ctx.maybe_const(data)
+        if tq is None and raw is not None and raw.dtype in (np.uint8, np.int8):
+            # QOperator: an integer table, its parameters declared where the rows are read
+            tq = ctx.consumer_qparams(out)
+            if tq is None:
+                raise ctx.err(node, "an integer embedding table needs a quantized consumer")
+            table = raw.astype(np.int64)
         if tq is not None:
             q_node = ctx.single_consumer(out, "QuantizeLinear")
             ctx.emit(Gather(name, (ctx.int_indices(idx),), out, axis=axis, table=table, q=tq))
@@ -521,5 +528,5 @@ def import_gather(ctx, node, group):
 def import_shape(ctx, node, group):
     a = ctx.attrs(node)
     end = a.get("end")
-    ctx.emit(Shape(ctx.name(node), (ctx.tensor(node.input[0]),), node.output[0], start=int(a.get("start", 0)),
-                   end=None if end is None else int(end)))
+    ctx.emit(Shape(ctx.name(node), (ctx.any_input(node.input[0]),), node.output[0],
+                   start=int(a.get("start", 0)), end=None if end is None else int(end)))
