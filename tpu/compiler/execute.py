@@ -90,7 +90,7 @@ def run_program(program: Program, x, *, backend: str = "fast", requant: str = "f
     for layer in program.layers:
         node = layer.node
         args = [env[t] for t in node.inputs]
-        if layer.kind == "matrix":
+        if layer.kind == "matmul":
             env[node.output], counts[layer.index] = _run_matmul(
                 program, layer, args, by_layer[layer.index], durations, backend, nx, waves)
         else:

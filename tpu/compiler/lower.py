@@ -33,7 +33,7 @@ DEPTHWISE = ("auto", "groups", "packed", "vector")
 class Layer:
     index: int
     node: Node
-    kind: str  # "matrix", "vector", "host" or "view"
+    kind: str  # "matmul", "vector", "host" or "view"
     out_shape: tuple[int, ...]
     in_shapes: tuple[tuple[int, ...], ...] = ()
     m: int = 0  # GEMM rows per group
@@ -60,10 +60,10 @@ class Layer:
 
     @property
     def unit(self) -> str:
-        return {"matrix": "array", "vector": "vector", "host": "host", "view": "view"}[self.kind]
+        return {"matmul": "array", "vector": "vector", "host": "host", "view": "view"}[self.kind]
 
     def describe(self) -> str:
-        if self.kind == "matrix" or self.mapping == "vector":
+        if self.kind == "matmul" or self.mapping == "vector":
             g = f" x{self.groups} groups" if self.groups > 1 else ""
             how = f" [{self.mapping}]" if self.mapping not in ("gemm", "") else ""
             return f"GEMM M={self.m} K={self.k} N={self.n}{g}{how} -> {self.out_shape}"
@@ -118,7 +118,7 @@ def _matrix_layer(index: int, node: MatrixOp, shapes, out_shape, config: Config,
         macs = groups * m * k * n
         return Layer(kind="vector", work=Work(fp=2 * macs), mapping="vector", island=True, **base)
     if not node.const_weights:
-        return Layer(kind="matrix", packs=tuple((g,) for g in range(groups)), mapping="dynamic", **base)
+        return Layer(kind="matmul", packs=tuple((g,) for g in range(groups)), mapping="dynamic", **base)
     cols = config.array.cols if config.array.dataflow != "is" else config.array.rows
     per = max(1, cols // n) if groups > 1 else 1
     choice = depthwise
@@ -130,7 +130,7 @@ def _matrix_layer(index: int, node: MatrixOp, shapes, out_shape, config: Config,
     size_ = per if choice == "packed" else 1
     packs = _packs(groups, n, size_)
     mapped = tuple(_map_pack(node, p, config) for p in packs)
-    return Layer(kind="matrix", packs=packs, mapped=mapped, mapping="packed" if size_ > 1 else "gemm", **base)
+    return Layer(kind="matmul", packs=packs, mapped=mapped, mapping="packed" if size_ > 1 else "gemm", **base)
 
 
 def _faster(groups: int, m: int, k: int, n: int, per: int, config: Config) -> str:

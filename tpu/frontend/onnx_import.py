@@ -551,9 +551,11 @@ def supported_ops() -> list[str]:
 
 
 def fuse_relu(nodes: list, outputs: set[str]) -> list:
-    """Fold a Relu (or Clip with lo == 0, hi == ∞) into the op producing its input (one with a
-    ``relu`` flag: Conv, Gemm, Add, ...) when nothing else reads that input."""
+    """Fold a Relu or a Clip into the op producing its input (a Clamped op: Conv, Gemm, Add, ...)
+    when nothing else reads that input. Quantized, only a clamp on the producer's own output
+    parameters folds (it is then the output range)."""
     from tpu.ops.activation import Clip, Relu
+    from tpu.ops.core import Clamped
 
     uses: dict[str, int] = {}
     for n in nodes:
@@ -563,18 +565,19 @@ def fuse_relu(nodes: list, outputs: set[str]) -> list:
     out = list(nodes)
     drop = set()
     for k, n in enumerate(nodes):
-        is_relu = type(n) is Relu or (isinstance(n, Clip) and n.lo == 0 and n.hi == np.inf)
-        if not is_relu:
+        if type(n) is not Relu and not isinstance(n, Clip):
             continue
         p = producer.get(n.inputs[0])
         if p is None or p in drop or uses.get(n.inputs[0], 0) != 1 or n.inputs[0] in outputs:
             continue
         prod = out[p]
-        if not hasattr(prod, "relu") or prod.relu:
+        if not isinstance(prod, Clamped) or prod.relu or prod.clip is not None:
             continue
         if prod.quantized != n.quantized or (n.quantized and not n.x_q.same(prod.out_q)):
             continue
-        out[p] = dc_replace(prod, output=n.output, relu=True)
+        if type(n) is Relu or (n.lo == 0 and n.hi == np.inf):
+            out[p] = dc_replace(prod, output=n.output, relu=True)
+        else:
+            out[p] = dc_replace(prod, output=n.output, clip=(n.lo, n.hi))
         drop.add(k)
     return [n for k, n in enumerate(out) if k not in drop]
-

@@ -136,6 +136,36 @@ class Node:
         return ""
 
 
+@dataclass(frozen=True, eq=False)
+class Clamped(Node):
+    """An op whose output a following Relu or Clip was fused into: ``relu`` clamps at zero,
+    ``clip`` at (lo, hi). Quantized, the clamp is the output range: the zero point (and the
+    clip bounds, quantized with the output's parameters) raise the floor and lower the ceiling."""
+
+    relu: bool = False
+    clip: tuple[float, float] | None = None
+
+    def clamp_float(self, y: np.ndarray) -> np.ndarray:
+        if self.relu:
+            y = np.maximum(y, np.float32(0))
+        if self.clip is not None:
+            y = np.clip(y, np.float32(self.clip[0]), np.float32(self.clip[1]))
+        return y
+
+    def clamp_range(self, q: QParams) -> tuple[int, int]:
+        from tpu.ops.quant import quantize_array
+
+        lo, hi = q.qmin, q.qmax
+        if self.relu:
+            lo = max(lo, int(q.zero_point))
+        if self.clip is not None:
+            if np.isfinite(self.clip[0]):
+                lo = max(lo, int(quantize_array(np.float32(self.clip[0]), q)))
+            if np.isfinite(self.clip[1]):
+                hi = min(hi, int(quantize_array(np.float32(self.clip[1]), q)))
+        return lo, hi
+
+
 def _size(shape) -> int:
     return int(np.prod(shape)) if shape else 1
 

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from tpu.ops.core import Node, QParams, Work, replace, size
+from tpu.ops.core import Clamped, Node, QParams, Work, replace, size
 from tpu.ops.fp import fma32
 from tpu.ops.registry import onnx_op
 
@@ -64,10 +64,9 @@ def qlinear_mul(a, b, qa: QParams, qb: QParams, qc: QParams, lo: int) -> np.ndar
 
 
 @dataclass(frozen=True, eq=False)
-class Binary(Node):
-    """``a ∘ b`` with broadcasting; quantized when ``out_q`` is set; ``relu`` fused."""
+class Binary(Clamped):
+    """``a ∘ b`` with broadcasting; quantized when ``out_q`` is set; ``relu``/``clip`` fused."""
 
-    relu: bool = False
     a_q: QParams | None = None
     b_q: QParams | None = None
     out_q: QParams | None = None
@@ -81,9 +80,9 @@ class Binary(Node):
     def run(self, args, nx):
         if self.out_q is None:
             y = type(self).fn(np.asarray(args[0], F), np.asarray(args[1], F)).astype(F)
-            return np.maximum(y, 0) if self.relu else y
-        lo = max(self.out_q.qmin, int(self.out_q.zero_point)) if self.relu else self.out_q.qmin
-        return type(self).integer(args[0], args[1], self.a_q, self.b_q, self.out_q, lo)
+            return self.clamp_float(y)
+        lo, hi = self.clamp_range(self.out_q)
+        return np.minimum(type(self).integer(args[0], args[1], self.a_q, self.b_q, self.out_q, lo), hi)
 
     def work(self, shapes, out):
         n = size(out)

@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from tpu.errors import ShapeError
-from tpu.ops.core import Node, Numerics, QParams, Work
+from tpu.ops.core import Clamped, Numerics, QParams, Work
 from tpu.quant import float_multiplier, quantize_multiplier, requant_fixed, requant_float
 from tpu.quant.requant import wrap_int32
 
@@ -48,14 +48,13 @@ def pairs_acc(x: np.ndarray, w: np.ndarray, zx: int) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class MatrixOp(Node):
+class MatrixOp(Clamped):
     """Fields shared by the matrix ops. Quantized: integer ``weight`` with ``w_q`` (per tensor or
     per output column), ``bias`` int32 at scale s_x·s_w, ``x_q``/``out_q`` activation params.
-    Float: float32 ``weight``/``bias``, q fields None. ``relu`` clamps the output at zero."""
+    Float: float32 ``weight``/``bias``, q fields None. ``relu``/``clip``: a fused clamp."""
 
     weight: np.ndarray | None = None
     bias: np.ndarray | None = None
-    relu: bool = False
     x_q: QParams | None = None
     w_q: QParams | None = None
     out_q: QParams | None = None
@@ -127,9 +126,8 @@ class MatrixOp(Node):
                 and not np.any(self.w_q.zero_point))
 
     def output_range(self) -> tuple[int, int]:
-        """Integer clamp of the output; a fused ReLU raises the floor to the zero point."""
-        q = self.out_q
-        return (max(q.qmin, int(q.zero_point)) if self.relu else q.qmin), q.qmax
+        """Integer clamp of the output (a fused ReLU raises the floor to the zero point)."""
+        return self.clamp_range(self.out_q)
 
     def multiplier_float(self) -> np.ndarray:
         """MLAS's per-channel float32 multiplier ``fp32(fp32(sx·sw[c]) / sy)``."""
@@ -159,7 +157,7 @@ class MatrixOp(Node):
                            axis=1)
         if self.bias is not None:
             y = y + np.asarray(self.bias, np.float32).reshape(-1)
-        return np.maximum(y, 0) if self.relu else y
+        return self.clamp_float(y)
 
     def run(self, args, nx: Numerics) -> np.ndarray:
         shapes = [np.shape(a) for a in args]

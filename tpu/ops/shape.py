@@ -505,10 +505,10 @@ def import_gather(ctx, node, group):
             table = raw.astype(np.int64)
         if tq is not None:
             q_node = ctx.single_consumer(out, "QuantizeLinear")
-            ctx.emit(Gather(name, (ctx.int_indices(idx),), out, axis=axis, table=table, q=tq))
-            if q_node is not None and ctx.q_equal(q_node, tq):
-                ctx.alias(q_node.output[0], out)
+            if q_node is not None and ctx.q_equal(q_node, tq):  # DQ(table) → Gather → Q: integer rows
+                out = q_node.output[0]
                 ctx.skip(q_node)
+            ctx.emit(Gather(name, (ctx.int_indices(idx),), out, axis=axis, table=table, q=tq))
             return True
         ctx.emit(Gather(name, (ctx.int_indices(idx),), out, axis=axis, table=np.asarray(table, np.float32)))
         return True
