@@ -1,7 +1,13 @@
 """One integer GEMM on the array, by the tile-level fast path or the cycle-level model.
 
-Both paths share the plan (tiling and timing), so they must agree on values, overflow counts
-and cycles; the cycle path *observes* its cycle count from when the last result row leaves.
+Both paths share the plan (tpu.array.schedule): the tiling, and in closed form the cycle on
+which each tile's weights start loading and its first vector enters. What the cycle path adds is
+emergent from registers stepped every cycle: the values, the overflow counts, and the cycle on
+which each result row leaves (the skew, the trip down the columns and the de-skew, or the os
+drain). Its cycle count is that last row's cycle, so ``fast == cycle`` shows the plan's latency
+arithmetic is right and the plan hazard-free; it cannot show the plan wastes no cycle (inputs
+entering later than necessary leave later, and the counts still agree).
+tests/array/test_schedule_tight.py checks that separately: no tile can start earlier.
 """
 
 from __future__ import annotations
@@ -130,7 +136,7 @@ def gemm_many(pairs, config: Config | str, *, backend: str = "fast", trace: bool
 
 def collect(plan: Plan, outputs: Outputs, acc_bits: int):
     """Turn the output rows into each job's C — through the accumulators (ws/is) or straight
-    (os) — and observe the cycle on which each job's last row left (+1: a cycle count)."""
+    (os) — and the cycle on which each job's last row left (+1: a cycle count)."""
     events = iter(outputs.events())
     results = [np.zeros((m, n), np.int64) for m, _, n in plan.jobs]
     finish = [0] * len(plan.jobs)
