@@ -10,8 +10,8 @@ Every JSON file is one object with these keys first:
 ``tpu_version``
     the ``tpu`` package version that wrote the file.
 ``kind``
-    what wrote it: ``run``, ``gemm``, ``scalesim``, ``roofline``, ``study``, ``quant-report``
-    (and, from the sweep, ``sweep-point``).
+    what wrote it: ``run``, ``gemm``, ``scalesim``, ``roofline``, ``study``, ``quant-report``,
+    ``hdl-area`` (and, from the sweep, ``sweep-point``).
 ``config``
     the full resolved machine: every section of the TOML file (``array``, ``memory``, ``clock``,
     ``tech``, ``vector``) with every key, defaults filled in, and its ``name``. ``tpu … --config
@@ -42,7 +42,8 @@ The kinds: ``run`` adds ``model``, ``batch``, ``accuracy`` (bundled digits only)
 ``m``, ``k``, ``n``, ``dataflow``, ``rows``, ``cols``, ``folds``, ``overflows``, ``utilization``;
 ``scalesim`` adds ``scalesim_config`` (the ``.cfg`` read), ``layers`` and ``totals`` (SCALE-Sim's
 compute report and ``our_cycles``); ``roofline`` adds ``roof`` and ``points``; ``study`` adds
-``model``, ``batch`` and ``rows``; ``quant-report`` adds ``rows``.
+``model``, ``batch`` and ``rows``; ``quant-report`` adds ``rows``; ``hdl-area`` adds yosys's
+``pe``, ``array_estimate`` (and ``array``) and the ``analytic`` comparison.
 
 CSV files carry the same content as the JSON of the same run, one row per layer (or point, or
 row) plus a ``total`` row: nested keys are flattened with dots (``dram_bytes.weights``,
