@@ -123,3 +123,14 @@ def test_quant_document_has_no_machine_and_no_infinity():
     check_schema(doc, "quant-report", None)
     assert doc["config"] is None and doc["rows"][0]["sqnr_db"] is None
     json.dumps(doc, allow_nan=False)
+
+
+def test_hdl_area_json(tmp_path):
+    cfg = tmp_path / "small.toml"
+    cfg.write_text('[array]\nrows = 2\ncols = 3\nact_bits = 4\nweight_bits = 4\nacc_bits = 16\n'
+                   "[memory]\naccumulator_bytes = 256\n")
+    out = tmp_path / "a.json"
+    assert main(["hdl", "area", "--config", str(cfg), "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    check_schema(doc, "hdl-area", tpu.load_config(cfg))
+    assert doc["pe"]["transistors"] > 0

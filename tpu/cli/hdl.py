@@ -58,7 +58,8 @@ def run_area(args) -> int:
         "um2_per_transistor": UM2_PER_TRANSISTOR_45NM,
     }
     if args.json:
-        write_json(args.json, document("hdl-area", config, **report))
+        body = {k: v for k, v in report.items() if k != "config"}  # the envelope's is the full one
+        write_json(args.json, document("hdl-area", config, **body))
     a = config.array
     print(f"{a.rows}×{a.cols} {a.dataflow} array ({config.name}), operands "
           f"{a.act_bits}/{a.weight_bits} bit, accumulators {a.acc_bits} bit; yosys synth -booth")
