@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"tpu {args.command}: %(message)s"))
     log = logging.getLogger("tpu")
+    level = log.level
     log.addHandler(handler)
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     previous = _on_sigterm(_terminate)
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         _on_sigterm(previous)
         log.removeHandler(handler)
+        log.setLevel(level)
     return int(status or 0)
 
 
