@@ -8,7 +8,7 @@ the size, the limit and how to raise it. Three quantities are limited:
 name      variable            default      why
 ========= =================== ============ =====================================================
 tiles     TPU_MAX_TILES       2,000,000    a GEMM plan holds one Python object per tile
-                                           (~300 bytes, ~10 µs each)
+                                           (~350 bytes, ~6 µs each)
 pe_cycles TPU_MAX_PE_CYCLES   2·10^10      the cycle-level model (and the RTL) steps every PE
                                            every cycle: ~2·10^7 PE-cycles/s on one core
 bytes     TPU_MAX_BYTES       4 GiB        one allocation (operands, per-cycle stimulus, a
@@ -43,7 +43,7 @@ class Limit:
 
 LIMITS = {lim.name: lim for lim in (
     Limit("tiles", "TPU_MAX_TILES", 2_000_000, "tiles",
-          "a plan holds one object per tile, ~300 bytes and ~10 µs each"),
+          "a plan holds one object per tile, ~350 bytes and ~6 µs each"),
     Limit("pe_cycles", "TPU_MAX_PE_CYCLES", 2e10, "PE-cycles",
           "the cycle-level model steps every PE every cycle, ~2e7 PE-cycles per second"),
     Limit("bytes", "TPU_MAX_BYTES", 4 * 2**30, "bytes", "memory for one step"),
