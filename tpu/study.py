@@ -23,6 +23,7 @@ that of the post-training run of the same widths (cost depends on shapes, not va
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -40,6 +41,7 @@ FP32_BYTES = 4
 FP32_METHOD = "fp32 (estimate: fp32 MACs, 4-byte elements)"
 PTQ_METHOD = "ptq"
 QAT_METHOD = "qat (accuracy: tpu.quant integer model; cost: the ptq run)"
+log = logging.getLogger(__name__)  # progress: each row compiles and runs the whole batch
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class StudyRow:
     cycles: int  # the whole batch
     dram_bytes: int  # the whole batch
     batch: int
+    energy_parts_pj: dict | None = None  # per inference: mac, register, sram, dram, total
+    dram_operands: dict | None = None  # the whole batch: weights, inputs, outputs
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -120,7 +124,8 @@ def ptq_row(work: Workload, config: Config, ref, weight_bits: int, act_bits: int
     t = result.totals
     return StudyRow(weight_bits, act_bits, PTQ_METHOD, acc, agree, sq,
                     t["energy_pj"]["total"] / len(work.x), area(machine).total, t["cycles"],
-                    sum(t["dram_bytes"].values()), len(work.x))
+                    sum(t["dram_bytes"].values()), len(work.x),
+                    {k: v / len(work.x) for k, v in t["energy_pj"].items()}, dict(t["dram_bytes"]))
 
 
 def fp32_machine(config: Config) -> Config:
@@ -153,15 +158,19 @@ def fp32_row(work: Workload, config: Config, ref) -> StudyRow:
                                  "accumulator_writes")})
     e_mem = energy(memory, array_for(config, 8, 8))  # buffer sizes and DRAM type of ``config``
     regs = c.act_register_writes + c.weight_register_writes + c.psum_register_writes
-    total = (c.macs * fp_mac_energy_pj(tech, "fp32") + regs * register_energy_pj(tech, 32)
-             + e_mem.sram + e_mem.dram)
+    parts = {"mac": c.macs * fp_mac_energy_pj(tech, "fp32"),
+             "register": regs * register_energy_pj(tech, 32), "sram": e_mem.sram, "dram": e_mem.dram}
+    total = sum(parts.values())
     pe_regs = 32 * (4 if config.array.dataflow == "ws" else 3)  # act, weight(, shadow), sum
     pe_um2 = fp_mac_area_um2(tech, "fp32") + pe_regs * tech.register.area_um2_per_bit
     a = config.array
     fp_area = a.rows * a.cols * pe_um2 / 1e6 + area(config).sram
     acc, agree, sq = _metrics(ref, ref, work.labels)
-    return StudyRow(32, 32, FP32_METHOD, acc, agree, sq, total / len(work.x), fp_area,
-                    result.totals["cycles"], c.dram_bytes.total * FP32_BYTES, len(work.x))
+    n = len(work.x)
+    return StudyRow(32, 32, FP32_METHOD, acc, agree, sq, total / n, fp_area,
+                    result.totals["cycles"], c.dram_bytes.total * FP32_BYTES, n,
+                    {k: v / n for k, v in {**parts, "total": total}.items()},
+                    memory.dram_bytes.to_dict())
 
 
 def qat_accuracy(work: Workload, ref, weight_bits: int, act_bits: int, epochs: int):
@@ -190,12 +199,15 @@ def study(work: Workload, config: Config, *, weight_bits=WEIGHT_BITS, act_bits=A
     from tpu.compiler import reference
 
     ref = np.asarray(reference.evaluate(work.graph, work.x)[0], np.float64)
+    log.info("FP32 estimate (%d inputs)", len(work.x))
     rows = [fp32_row(work, config, ref)]
     for ab in act_bits:
         for wb in weight_bits:
+            log.info("W%dA%d post-training", wb, ab)
             row = ptq_row(work, config, ref, wb, ab)
             rows.append(row)
             if qat_epochs and wb <= QAT_MAX_WEIGHT_BITS:
+                log.info("W%dA%d QAT, %d epochs", wb, ab, qat_epochs)
                 metrics = qat_accuracy(work, ref, wb, ab, qat_epochs)
                 if metrics is not None:
                     acc, agree, sq = metrics
@@ -223,14 +235,13 @@ def row_label(row: StudyRow) -> str:
 
 
 def study_figure(rows: list[StudyRow], title: str = "precision trade-offs"):
-    """Two panels (Agg backend): accuracy (or FP32 agreement) against energy per inference, and
-    logit SQNR against array area; one labelled marker per row."""
-    import matplotlib
+    """Two panels (a Figure outside pyplot: the user's backend untouched): accuracy (or FP32
+    agreement) against energy per inference, and logit SQNR against array area; one labelled
+    marker per row."""
+    from tpu.report import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig = figure(figsize=(11, 4.5), layout="tight")
+    left, right = fig.subplots(1, 2)
     use_acc = all(r.accuracy is not None for r in rows)
     for r in rows:
         y = 100 * (r.accuracy if use_acc else r.agreement)
@@ -250,7 +261,6 @@ def study_figure(rows: list[StudyRow], title: str = "precision trade-offs"):
     for ax in (left, right):
         ax.grid(True, alpha=0.3)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

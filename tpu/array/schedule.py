@@ -16,12 +16,14 @@ run takes ``cycles`` clock edges: the last edge latches the last result row.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
-from tpu.config import ArrayConfig, Config
-from tpu.errors import ConfigError
+from tpu import limits
+from tpu.config import ArrayConfig, Config, load_config
+from tpu.errors import ConfigError, ShapeError
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -131,17 +133,45 @@ def plan_gemm(m: int, k: int, n: int, config: Config) -> Plan:
 def plan_gemms(jobs, config: Config) -> Plan:
     """Several GEMMs back to back as one stream: the next one's weights load while the
     previous one computes and drains, exactly as tiles of one GEMM do."""
-    jobs = tuple((int(m), int(k), int(n)) for m, k, n in jobs)
+    config = load_config(config)
+    jobs = tuple(_job(job) for job in jobs)
     if not jobs:
-        raise ConfigError("a plan needs at least one GEMM")
-    for job in jobs:
-        for name, value in zip("mkn", job, strict=True):
-            if value < 1:
-                raise ConfigError(f"GEMM dimension {name} must be at least 1, got {value}")
+        raise ShapeError("a plan needs at least one GEMM")
     a = config.array
+    chunk = None if a.dataflow == "os" else accumulator_rows(config)
+    tiles = tile_count(jobs, a, chunk)
+    shape = " + ".join(f"{m}×{k}·{k}×{n}" for m, k, n in jobs[:3]) + (" + …" if len(jobs) > 3 else "")
+    limits.check("tiles", tiles, f"planning {shape} on a {a.rows}×{a.cols} {a.dataflow} array")
     if a.dataflow == "os":
         return _plan_os(a, jobs)
-    return _plan_stationary(a, jobs, accumulator_rows(config))
+    return _plan_stationary(a, jobs, chunk)
+
+
+def _job(job) -> tuple[int, int, int]:
+    try:
+        dims = tuple(job)
+    except TypeError:
+        dims = ()
+    if len(dims) != 3:
+        raise ShapeError(f"a GEMM is (m, k, n), got {job!r}")
+    for name, value in zip("mkn", dims, strict=True):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool | np.bool_):
+            raise ShapeError(f"GEMM dimension {name} must be an integer, got {value!r}")
+        if value < 1:
+            raise ShapeError(f"GEMM dimension {name} must be at least 1, got {value}")
+    return tuple(int(v) for v in dims)
+
+
+def tile_count(jobs, a: ArrayConfig, chunk: int | None) -> int:
+    """How many tiles :func:`plan_gemms` makes, in closed form (checked before making them)."""
+    R, C = a.rows, a.cols
+    if a.dataflow == "os":
+        return sum(_ceil_div(m, R) * _ceil_div(n, C) for m, _, n in jobs)
+    total = 0
+    for m, k, n in jobs:
+        streamed, stat_cols = (m, n) if a.dataflow == "ws" else (n, m)
+        total += _ceil_div(streamed, chunk) * _ceil_div(stat_cols, C) * _ceil_div(k, R)
+    return total
 
 
 def _plan_stationary(a: ArrayConfig, jobs, chunk) -> Plan:

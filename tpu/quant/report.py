@@ -6,6 +6,7 @@ array and onnxruntime's QOperator kernels perform), so the figures are those of 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from tpu.report import markdown_table
 
 CALIB_IMAGES = 256  # first training images; the test split is never used for calibration
 QAT_CONFIG = TrainConfig(epochs=15, lr=3e-3, seed=0)
+log = logging.getLogger(__name__)  # progress: a QAT row trains for tens of seconds
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,9 @@ def evaluate(name: str, model: Sequential, data, rows=None) -> list[Row]:
     ref = model.forward(x_te)
     ref_pred = ref.argmax(1)
     out = [Row(name, "FP32", float(np.mean(ref_pred == y_te)), 1.0, float("inf"), 0)]
-    for label, mode, scheme in rows or study_rows():
+    rows = rows or study_rows()
+    for i, (label, mode, scheme) in enumerate(rows, start=1):
+        log.info("%s: %s (%d of %d)", name, label, i, len(rows))
         if mode == "qat":
             qm = qat(model, x_tr, y_tr, scheme, QAT_CONFIG)
         else:
