@@ -30,7 +30,7 @@ Then the kind's own keys. Whatever kind, a figure has one name, unit and shape:
     always ``{"weights", "inputs", "outputs", "total"}`` (ints, bytes of the whole run).
 ``energy_pj_per_batch``, ``energy_pj_per_inference``
     picojoules for the whole batch, and that divided by ``batch``; each
-    ``{"mac", "register", "sram", "dram", "total"}`` (``study`` rows: the same parts; the FP32
+    ``{"mac", "register", "sram", "dram", "vector", "total"}`` (``study`` rows: the same parts; the FP32
     estimate row's parts are those of the estimate). ``gemm`` has ``energy_pj_per_gemm`` instead.
 ``area_mm2``
     ``{"array", "sram", "total"}`` (a float for ``study`` rows, ``total`` of the row's array).
@@ -258,7 +258,7 @@ def run_figures(report: dict) -> dict[str, object]:
     energy = figure(figsize=size, layout="tight")
     ax = energy.subplots()
     bottom = [0.0] * len(layers)
-    for part in ("mac", "register", "sram", "dram"):
+    for part in ("mac", "register", "sram", "dram", "vector"):
         vals = [r["energy_pj"][part] / 1e3 for r in layers]
         ax.bar(names, vals, bottom=bottom, label=part)
         bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
