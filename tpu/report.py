@@ -209,6 +209,7 @@ def layer_table(report: dict, title: str = ""):
     cols = [
         ("layer", lambda r: r["name"], "total"),
         ("op", lambda r: r["op"], ""),
+        ("unit", _unit_label, ""),
         ("MACs", lambda r: f"{r['macs']:,}", f"{t['macs']:,}"),
         ("cycles", lambda r: f"{r['cycles']:,}", f"{t['cycles']:,}"),
         ("stalls", lambda r: f"{r['stall_cycles']:,}", f"{t['stall_cycles']:,}"),
@@ -223,10 +224,21 @@ def layer_table(report: dict, title: str = ""):
     for name, _, footer in cols:
         table.add_column(name, footer=footer, justify="left" if name in ("layer", "op") else "right")
     for layer in report["layers"]:
-        if layer["cycles"] == 0 and layer["macs"] == 0:
-            continue  # host-side bookkeeping (quantize, reshape) costs the machine nothing
+        if layer.get("unit") in ("host", "view") or (layer["cycles"] == 0 and layer["macs"] == 0
+                                                   and "unit" not in layer):
+            continue  # host-side bookkeeping (quantize, reshape, shapes) costs the machine nothing
         table.add_row(*(fn(layer) for _, fn, _ in cols))
     return table
+
+
+def _unit_label(layer: dict) -> str:
+    """Where a layer ran: array (and how a grouped conv mapped), vector, or a float island."""
+    unit = layer.get("unit", "")
+    if layer.get("float_island"):
+        return "vector fp32"
+    if unit == "array" and layer.get("mapping") in ("packed", "dynamic"):
+        return f"array {layer['mapping']}"
+    return unit
 
 
 def figure(**kwargs):

@@ -18,7 +18,7 @@ import numpy as np
 
 from tpu import limits
 from tpu.array.cycle import make_core
-from tpu.array.numerics import as_matrix, check_operand, count_wraps, exact_matmul, wrap
+from tpu.array.numerics import as_matrix, check_operand, count_wraps, exact_matmul, max_abs, wrap
 from tpu.array.schedule import Plan, plan_gemms, stationary_operands
 from tpu.array.stimulus import Outputs, build_stimulus_many
 from tpu.config import Config, int_range, load_config
@@ -173,9 +173,9 @@ def collect(plan: Plan, outputs: Outputs, acc_bits: int):
 
 def fast_values(a: np.ndarray, b: np.ndarray, dataflow: str, rows: int, acc_bits: int):
     """Exact wrapped C and the overflow count the array would record, without cycling."""
-    out = wrap(exact_matmul(a, b), acc_bits)
-    bound = int(np.abs(a).max()) * int(np.abs(b).max()) * a.shape[1]
-    if bound <= int_range(acc_bits, True)[1]:
+    step = max_abs(a) * max_abs(b)
+    out = wrap(exact_matmul(a, b, step), acc_bits)
+    if step * a.shape[1] <= int_range(acc_bits, True)[1]:
         return out, 0  # no partial sum can leave the range, whatever the order
     return out, _count_overflows(a, b, dataflow, rows, acc_bits)
 
