@@ -30,10 +30,10 @@ FORMATS = ("qoperator", "qdq")
 ACTS = ("u8", "s8")  # U8S8 and S8S8
 
 
-def _model(nodes, inputs, outputs, inits, name="m") -> onnx.ModelProto:
+def _model(nodes, inputs, outputs, inits, name="m", opset=OPSET) -> onnx.ModelProto:
     graph = helper.make_graph(nodes, name, inputs, outputs,
                               [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     proto.ir_version = 8
     onnx.checker.check_model(proto)
     return proto
@@ -98,6 +98,56 @@ def _batchnorm(rng):
         "m": rng.standard_normal(c).astype(np.float32), "v": rng.uniform(0.5, 2, c).astype(np.float32)}
 
 
+def _after_conv(op, *, second="x", **attrs):
+    """Conv(x) then ``op`` on it (and ``second``): the op sees an activation produced in the graph."""
+    def build(rng):
+        c = 4
+        ins = ["c", second] if second else ["c"]
+        return [helper.make_node("Conv", ["x", "W"], ["c"], name="conv", kernel_shape=[1, 1]),
+                helper.make_node(op, ins, ["y"], name=op.lower(), **attrs)], {"W": _w(rng, c, c, 1, 1)}
+    return build
+
+
+def _with_consts(op, consts, **attrs):
+    """``op(x, *consts)`` with constant parameter inputs (pads, scales, axes, ...)."""
+    def build(rng):
+        return [helper.make_node(op, ["x", *[k if k else "" for k in consts]], ["y"], name=op.lower(),
+                                 **attrs)], {k: v for k, v in consts.items() if k}
+    return build
+
+
+def _split_add(rng):
+    return [helper.make_node("Split", ["x", "sp"], ["a", "b"], name="split", axis=1),
+            helper.make_node("Add", ["a", "b"], ["y"], name="add")], {"sp": np.array([2, 2], np.int64)}
+
+
+def _attention(rng):
+    """softmax(x·xᵀ / 2)·x: two activations multiplied, as attention does."""
+    N = helper.make_node
+    return [N("Transpose", ["x"], ["xt"], name="t", perm=[0, 2, 1]),
+            N("MatMul", ["x", "xt"], ["s"], name="qk"),
+            N("Div", ["s", "two"], ["s2"], name="scale"),
+            N("Softmax", ["s2"], ["p"], name="softmax", axis=-1),
+            N("MatMul", ["p", "x"], ["y"], name="pv")], {"two": np.float32(2.0)}
+
+
+def _concat(rng):
+    return [helper.make_node("Conv", ["x", "W"], ["c"], name="conv", kernel_shape=[1, 1]),
+            helper.make_node("Concat", ["c", "x"], ["y"], name="concat", axis=1)], {"W": _w(rng, 4, 4, 1, 1)}
+
+
+def _layernorm(rng):
+    return [helper.make_node("LayerNormalization", ["x", "g", "b"], ["y"], name="ln", axis=-1)], {
+        "g": rng.normal(1, 0.2, 16).astype(np.float32), "b": rng.normal(0, 0.2, 16).astype(np.float32)}
+
+
+def _embedding(rng):
+    """A float input selects rows of a constant table through integer ids it is cast to."""
+    return [helper.make_node("Gather", ["T", "ids"], ["e"], name="embed", axis=0),
+            helper.make_node("Add", ["e", "x"], ["y"], name="add")], {
+        "T": rng.normal(0, 1, (10, 6)).astype(np.float32), "ids": np.array([3, 1, 4, 1, 5], np.int64)}
+
+
 SINGLE_OPS = {
     "conv": ((1, 3, 9, 9), _conv(3, 6, 3, pads=[1, 1, 1, 1])),
     "conv_strided": ((1, 3, 9, 9), _conv(3, 6, 3, strides=[2, 2], pads=[0, 1, 1, 0])),
@@ -120,15 +170,63 @@ SINGLE_OPS = {
     "clip": ((1, 3, 4, 4), lambda rng: ([helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="clip")],
                                         {"lo": np.float32(-0.5), "hi": np.float32(1.0)})),
     "batchnorm": ((1, 3, 6, 6), _batchnorm),
+    # the ops of issue 10 beyond the digits models
+    "sub": ((1, 4, 5, 5), _after_conv("Sub")),
+    "mul": ((1, 4, 5, 5), _after_conv("Mul")),
+    "div": ((1, 4, 5, 5), _after_conv("Div", second="d")),
+    "sigmoid": ((1, 4, 5, 5), _after_conv("Sigmoid", second=None)),
+    "tanh": ((1, 4, 5, 5), _after_conv("Tanh", second=None)),
+    "erf": ((1, 4, 5, 5), _after_conv("Erf", second=None)),
+    "leakyrelu": ((1, 4, 5, 5), _after_conv("LeakyRelu", second=None, alpha=0.1)),
+    "hardsigmoid": ((1, 4, 5, 5), _after_conv("HardSigmoid", second=None)),
+    "hardswish": ((1, 4, 5, 5), _after_conv("HardSwish", second=None)),
+    "concat": ((1, 4, 5, 5), _concat),
+    "split": ((1, 4, 5, 5), _split_add),
+    "pad": ((1, 3, 5, 5), _with_consts("Pad", {"pads": np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64)})),
+    "pad_reflect": ((1, 3, 5, 5), _with_consts("Pad", {"pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)},
+                                               mode="reflect")),
+    "resize_nearest": ((1, 3, 4, 4), _with_consts("Resize", {"": None,  # no roi
+                                                             "scales": np.array([1, 1, 2, 2], np.float32)},
+                                                  mode="nearest")),
+    "resize_linear": ((1, 3, 4, 4), _with_consts("Resize", {"": None,
+                                                            "scales": np.array([1, 1, 2, 2], np.float32)},
+                                                 mode="linear")),
+    "transpose": ((1, 3, 4, 5), _simple("Transpose", perm=[0, 2, 3, 1])),
+    "slice": ((1, 3, 6, 6), _with_consts("Slice", {"st": np.array([1, 0], np.int64),
+                                                   "en": np.array([5, 6], np.int64),
+                                                   "ax": np.array([2, 3], np.int64),
+                                                   "sp": np.array([2, 3], np.int64)})),
+    "reducemean": ((1, 3, 4, 5), _simple("ReduceMean", axes=[2, 3], keepdims=1)),
+    "softmax": ((1, 3, 8), _simple("Softmax", axis=-1)),
+    "layernorm": ((1, 5, 16), _layernorm),
+    "attention": ((1, 6, 8), _attention),
+    "matmul_batched": ((1, 3, 4, 6), lambda rng: ([helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")],
+                                                  {"W": _w(rng, 6, 5, fan_in=6)})),
+    "where": ((1, 2, 3), lambda rng: ([helper.make_node("Where", ["cond", "x", "other"], ["y"],
+                                                        name="where")],
+                                      {"cond": np.array([[True, False, True]]),
+                                       "other": np.full((1, 3), 0.25, np.float32)})),
+    "gather_rows": ((1, 5, 6), _with_consts("Gather", {"idx": np.array([4, 0, 2], np.int64)}, axis=1)),
+    "expand": ((1, 1, 4), _with_consts("Expand", {"shape": np.array([1, 3, 4], np.int64)})),
+    "embedding": ((1, 5, 6), _embedding),
 }
+OPSETS = {"layernorm": 17, "hardswish": 14}  # ops newer than OPSET
 
 
 def single_op(name: str, directory: Path, seed: int = 0) -> Path:
     shape, build = SINGLE_OPS[name]
     nodes, inits = build(np.random.default_rng(seed))
-    rank = 2 if name in ("gemm", "matmul", "flatten", "reshape") else 4
+    if name == "div":
+        inits["d"] = np.random.default_rng(seed + 1).uniform(0.5, 2, (1, 4, 1, 1)).astype(np.float32)
+    from onnx.reference import ReferenceEvaluator
+
+    graph = helper.make_graph(nodes, name, [_vi("x", ["N", *shape[1:]])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    probe = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSETS.get(name, OPSET))])
+    rank = ReferenceEvaluator(probe).run(None, {"x": np.zeros(shape, np.float32)})[0].ndim
     out = _vi("y", [f"d{i}" for i in range(rank)])
-    proto = _model(nodes, [_vi("x", ["N", *shape[1:]])], [out], inits, name)
+    proto = _model(nodes, [_vi("x", ["N", *shape[1:]])], [out], inits, name, OPSETS.get(name, OPSET))
     return _save(proto, Path(directory) / f"{name}.onnx")
 
 
@@ -316,7 +414,7 @@ def assert_matches_ort(graph, path: Path, x: np.ndarray, *, saturate_pairs: bool
     env = dict(zip(graph.inputs, graph.check_inputs(x), strict=True))
     islands, compared = {}, 0
     for node in graph.nodes:
-        y = node.run([env[t] for t in node.inputs], nx)
+        y = node.run([env[t] if t else None for t in node.inputs], nx)
         if node.output in ref and node.output in probe:
             want = ref[node.output].astype(np.int64)
             diff = np.abs(np.asarray(y, np.int64) - want)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tpu
-from tests.ort_models import ORT_SATURATES_U8S8, ort_models, ort_run  # noqa: F401
+from tests.ort_models import ORT_SATURATES_U8S8, SINGLE_OPS, ort_models, ort_run  # noqa: F401
 from tpu.compiler import compile as compile_graph
 from tpu.compiler.reference import evaluate
 from tpu.frontend import load_onnx
@@ -55,3 +55,17 @@ def test_cycle_backend_on_a_quantized_onnx_model(ort_models, dataflow):
     np.testing.assert_array_equal(fast.outputs[0], cycle.outputs[0])
     np.testing.assert_array_equal(fast.outputs[0], ort_run(path, x))
     assert [s.cycles for s in fast.layers] == [s.cycles for s in cycle.layers]
+
+
+@pytest.mark.parametrize("fmt", ["qoperator", "qdq"])
+@pytest.mark.parametrize("base", [b for b in SINGLE_OPS if b != "batchnorm"])
+def test_every_op_runs_on_the_machine(ort_models, base, fmt):
+    """Each op of the catalogue, quantized by onnxruntime, compiles and runs on the machine with
+    the reference's values (integer ops on the array or the vector unit, float islands in float)."""
+    path = ort_models.get(base, fmt, "u8", True)
+    x = ort_models.test_input(base)[:3]
+    graph = load_onnx(path)
+    result = compile_graph(graph, CONFIG).run(x)
+    np.testing.assert_array_equal(result.outputs[0], evaluate(graph, x)[0])
+    on_machine = any(s.unit in ("array", "vector") for s in result.layers)
+    assert (result.totals["cycles"] > 0) == on_machine  # a lone reshape moves nothing

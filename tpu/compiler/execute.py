@@ -89,7 +89,7 @@ def run_program(program: Program, x, *, backend: str = "fast", requant: str = "f
         by_layer.setdefault(ins.layer, []).append(i)
     for layer in program.layers:
         node = layer.node
-        args = [env[t] for t in node.inputs]
+        args = [env[t] if t else None for t in node.inputs]  # "": an absent optional input
         if layer.kind == "matmul":
             env[node.output], counts[layer.index] = _run_matmul(
                 program, layer, args, by_layer[layer.index], durations, backend, nx, waves)

@@ -52,7 +52,7 @@ def evaluate(graph: Graph, x, *, requant: str = "float", all_tensors: bool = Fal
     keep = set(graph.outputs)
     for k, node in enumerate(graph.nodes):
         try:
-            env[node.output] = node.run([env[t] for t in node.inputs], nx)
+            env[node.output] = node.run([env[t] if t else None for t in node.inputs], nx)
         except (ValueError, IndexError) as exc:
             raise TpuError(f"node {node.name!r} ({node.op}): {exc}") from None
         if observe is not None:

@@ -346,6 +346,7 @@ class _Importer:
 
     def static_dim(self, node, tensor: str, axis: int) -> int:
         t = self.tensor(tensor)
+        t = self.dq_act.get(t, t)
         if t not in self.shapes:
             raise self.err(node, f"the shape of {tensor!r} is not known at import")
         return self.shapes[t][axis]
@@ -489,7 +490,7 @@ class _Importer:
             return
         rule = RULES[op]
         group = self._group(node, rule) if rule.qdq else None
-        if group is not None and rule.build(self, node, group) is not False:
+        if group is not None and rule.build(self, node, group) is True:  # it built the integer op
             q_node = self.consumers[node.output[0]][0]
             self.skip(q_node)
             self.qp[group.output] = group.out_q

@@ -156,10 +156,7 @@ class Gelu(Unary):
     fp_ops = 6
 
     def f(self, x):
-        if self.approximate == "tanh":
-            inner = F(np.sqrt(2 / np.pi)) * (x + F(0.044715) * x * x * x)
-            return (F(0.5) * x * (F(1) + mlas.tanh(inner.astype(F)))).astype(F)
-        return (F(0.5) * x * (F(1) + mlas.erf((x * F(1 / np.sqrt(2))).astype(F)))).astype(F)
+        return mlas.gelu(x, self.approximate)
 
 
 class Sqrt(Unary):

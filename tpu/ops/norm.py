@@ -119,16 +119,13 @@ class LayerNorm(Node):
 
     def run(self, args, nx):
         x = np.asarray(args[0], F)
-        axes = tuple(range(self.axis % x.ndim, x.ndim))
-        mean = x.mean(axis=axes, keepdims=True, dtype=F)
-        d = x - mean
-        var = (d * d).mean(axis=axes, keepdims=True, dtype=F)
-        y = d / np.sqrt(var + F(self.epsilon))
-        if self.scale is not None:
-            y = y * np.asarray(self.scale, F)
-        if self.bias is not None:
-            y = y + np.asarray(self.bias, F)
-        return y.astype(F)
+        a = self.axis % x.ndim
+        flat = x.reshape(*x.shape[:a], -1)  # normalised over every axis from ``axis`` on
+        scale = np.ones(flat.shape[-1], F) if self.scale is None else np.asarray(self.scale, F).reshape(-1)
+        bias = None if self.bias is None else np.broadcast_to(np.asarray(self.bias, F).reshape(-1),
+                                                              (flat.shape[-1],))
+        scale = np.broadcast_to(scale, (flat.shape[-1],))
+        return mlas.layer_norm(flat, scale, bias, self.epsilon).reshape(x.shape)
 
     def work(self, shapes, out):
         return Work(fp=8 * size(out))  # mean, centre, square, mean, normalise, scale, shift

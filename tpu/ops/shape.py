@@ -254,6 +254,8 @@ class Pad(Movement):
             v = self.value
             if len(args) > 2 and args[2] is not None and np.size(args[2]):
                 v = np.asarray(args[2]).reshape(-1)[0]
+            if self.q is not None:  # integers pad with the constant's quantized value
+                v = int(quantize_array(np.float32(v), self.q))
             return np.pad(x, widths, constant_values=v)
         return np.pad(x, widths, mode={"edge": "edge", "reflect": "reflect", "wrap": "wrap"}[self.mode])
 
@@ -430,17 +432,30 @@ def import_split(ctx, node, group):
     if sum(sizes) != dim or len(sizes) != len(node.output):
         raise ctx.err(node, f"split sizes {sizes} do not cover dimension {dim}")
     x = ctx.tensor(node.input[0])
-    src, q = (x, ctx.q_of(x)) if ctx.is_int(x) else (ctx.float_input(x), None)
+    outs = list(node.output)
+    if ctx.is_int(x):
+        src, q = x, ctx.q_of(x)
+    elif group is not None:  # QDQ: every output closed by a Q of the input's parameters
+        src, q = group.inputs[0]
+        closing = [ctx.single_consumer(o, "QuantizeLinear") for o in outs]
+        if not all(c is not None and ctx.q_equal(c, q) for c in closing):
+            return False
+        for c in closing[1:]:  # the core skips the first output's Q itself
+            ctx.skip(c)
+        outs = [c.output[0] for c in closing]
+    else:
+        src, q = ctx.float_input(x), None
     start = 0
     axes = ctx.constant(np.asarray([axis], np.int64))
-    for i, (out, s) in enumerate(zip(node.output, sizes, strict=True)):
+    for i, (out, s) in enumerate(zip(outs, sizes, strict=True)):
         starts = ctx.constant(np.asarray([start], np.int64))
         ends = ctx.constant(np.asarray([start + s], np.int64))
         ctx.emit(Slice(f"{ctx.name(node)}_{i}", (src, starts, ends, axes), out, q=q))
         start += s
+    return group is not None and q is not None
 
 
-@onnx_op("Pad", qdq="drop", act_inputs=(0,))
+@onnx_op("Pad")  # onnxruntime keeps a QDQ Pad in float (no integer Pad fusion on the CPU)
 def import_pad(ctx, node, group):
     a, name = ctx.attrs(node), ctx.name(node)
     mode = a.get("mode", "constant")
@@ -450,9 +465,6 @@ def import_pad(ctx, node, group):
     if "pads" in a:  # opset < 11
         node = ctx.with_inputs(node, [node.input[0], ctx.constant(np.asarray(a["pads"], np.int64))])
     value = float(a.get("value", 0.0))
-    if group is not None and len(node.input) > 2 and node.input[2]:
-        # the constant travels with the data: quantized with the tensor's parameters
-        return False
     return movement(ctx, node, group, lambda i, o, q: Pad(name, i, o, q=q, mode=mode, value=value))
 
 
