@@ -20,6 +20,7 @@ from tpu.array.activity import packed
 from tpu.array.schedule import accumulator_rows, plan_gemms
 from tpu.compiler.operands import MappedWeights, map_weights
 from tpu.compiler.program import Instr, Program
+from tpu import limits
 from tpu.config import Config
 from tpu.errors import ShapeError, TpuError
 from tpu.ops.conv import Conv
@@ -86,14 +87,11 @@ def _unit(node: Node, graph: Graph, producers: dict[str, Node]) -> str:
     return node.unit
 
 
-def _map_pack(node: MatrixOp, pack: tuple[int, ...], config: Config) -> MappedWeights:
-    """The (block-diagonal, for several groups) weight matrix of one pack, mapped exactly."""
-    if node.x_q is None or node.w_q is None:
-        raise TpuError(f"layer {node.name!r} is not quantized: quantize the model first "
-                       f"(tpu run --calib X.npy, or tpu.quantize)")
-    mats = node.weights([])
+def _map_pack(node: MatrixOp, mats: list[np.ndarray], zw_all: np.ndarray, pack: tuple[int, ...],
+              config: Config) -> MappedWeights:
+    """The (block-diagonal, for several groups) weight matrix of one pack, mapped exactly;
+    ``mats`` are the op's per-group weight matrices, ``zw_all`` its column zero points."""
     k, n = mats[0].shape
-    zw_all = node.weight_zero_points(n * len(mats))
     zw = np.concatenate([zw_all[g * n:(g + 1) * n] for g in pack])
     # off the diagonal blocks each column holds its zero point: (w - zw) = 0 there
     w = np.tile(zw, (k * len(pack), 1))
@@ -129,15 +127,32 @@ def _matrix_layer(index: int, node: MatrixOp, shapes, out_shape, config: Config,
         macs = groups * m * k * n
         return Layer(kind="vector", work=Work(mul=macs, alu=macs + m * groups * n), mapping="vector", **base)
     size_ = per if choice == "packed" else 1
+    a = config.array
+    # every pack is at least one GEMM of tiles: refuse a layer too large to plan before mapping it
+    tiles = -(-groups // size_) * -(-m // accumulator_rows(config)) * -(-k * size_ // a.rows) * \
+        -(-n * size_ // a.cols)
+    limits.check("tiles", tiles, f"layer {node.name!r} ({groups} groups of GEMM M={m} K={k} N={n})")
     packs = _packs(groups, n, size_)
-    mapped = tuple(_map_pack(node, p, config) for p in packs)
+    if node.x_q is None or node.w_q is None:
+        raise TpuError(f"layer {node.name!r} is not quantized: quantize the model first "
+                       f"(tpu run --calib X.npy, or tpu.quantize)")
+    mats = node.weights([])
+    zw_all = node.weight_zero_points(n * groups)
+    mapped = tuple(_map_pack(node, mats, zw_all, p, config) for p in packs)
     return Layer(kind="matmul", packs=packs, mapped=mapped, mapping="packed" if size_ > 1 else "gemm", **base)
 
 
 def _faster(groups: int, m: int, k: int, n: int, per: int, config: Config) -> str:
-    """Packed block-diagonal GEMMs or the vector unit for a grouped conv: the shorter one."""
-    jobs = [(m, k * len(p), n * len(p)) for p in _packs(groups, n, per)]
-    array = plan_gemms(jobs, config).cycles
+    """Packed block-diagonal GEMMs or the vector unit for a grouped conv: the shorter one (the
+    array's plan against the vector unit's steps; DRAM streaming is left out of both)."""
+    full, rest = divmod(groups, per)
+    jobs = [(m, k * per, n * per)] * full + ([(m, k * rest, n * rest)] if rest else [])
+    if len(jobs) > 4:  # identical packs pipeline alike: time a few, scale the steady state
+        few = plan_gemms(jobs[:2], config).cycles
+        one = few - plan_gemms(jobs[:1], config).cycles
+        array = few + one * (len(jobs) - 2)
+    else:
+        array = plan_gemms(jobs, config).cycles
     macs = groups * m * k * n
     vector = Work(mul=macs, alu=macs + m * groups * n).cycles(config.vector)
     return "packed" if array <= vector else "vector"
