@@ -1,0 +1,122 @@
+"""Whole ``tpu run`` processes on full-size real models, beside onnxruntime on the same files.
+
+Models: torchvision MobileNetV2 and ResNet-18 at 224x224 (1000 classes) and a BERT-tiny-sized
+encoder (2 layers, d 128, sequence 128), from the committed skeletons (tests/data/models, random
+weights), quantized by onnxruntime (QDQ, u8 activations, s8 per-channel weights, MinMax, 8
+calibration inputs), batch 1, on the default edge-32 machine.
+
+Run: .venv/bin/python benchmarks/model_speed.py [--repeat 3]   (needs the dev extra: onnxruntime)
+
+Prints, per model, the best wall time and the peak RSS of a ``tpu run MODEL --input X.npy
+--json R.json`` process (getrusage of a small launcher's child), and of a process that loads the same model in
+onnxruntime and runs the same input; then MobileNetV2's depthwise layers mapped one GEMM per
+group and as chosen by default (packed block-diagonal GEMMs or the vector unit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+MODELS = ("mobilenet_v2_224", "resnet18_224", "bert_tiny_s128")
+ORT_CHILD = """
+import sys, numpy as np, onnxruntime as ort
+so = ort.SessionOptions(); so.log_severity_level = 3
+s = ort.InferenceSession(sys.argv[1], so, providers=["CPUExecutionProvider"])
+s.run(None, {s.get_inputs()[0].name: np.load(sys.argv[2])})
+"""
+
+
+def prepare(name: str, folder: Path) -> tuple[Path, Path]:
+    """The QDQ model and a batch-1 input, made with onnxruntime's quantize_static."""
+    import logging
+
+    logging.disable(logging.WARNING)  # quantize_static's advice on pre-processing
+    from tests.ort_models import quantize, real_model, sample
+
+    float_model = real_model(name, folder)
+    x = sample(float_model, 1, seed=2)
+    np.save(folder / f"{name}.x.npy", x)
+    qdq = quantize(float_model, folder / f"{name}.qdq.onnx", sample(float_model, 8, seed=1), fmt="qdq",
+                   per_channel=True)
+    return qdq, folder / f"{name}.x.npy"
+
+
+# A small launcher runs the command: a child forked from this (large) process would count our
+# pages in its peak RSS until it execs; forked from the launcher it starts from a few MiB.
+LAUNCHER = """
+import resource, subprocess, sys, time
+t = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+wall = time.perf_counter() - t
+if done.returncode:
+    sys.exit(done.stderr.decode())
+print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def measure(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak resident MiB) of one process running ``cmd``."""
+    out = subprocess.run([sys.executable, "-c", LAUNCHER, *cmd], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed: {out.stderr}")
+    wall, kib = out.stdout.split()
+    return float(wall), int(kib) / 1024
+
+
+def best(cmd: list[str], repeat: int) -> tuple[float, float]:
+    runs = [measure(cmd) for _ in range(repeat)]
+    return min(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def depthwise(model: Path, x: Path) -> None:
+    from tpu.compiler import compile as compile_graph
+    from tpu.frontend import load_onnx
+
+    graph, inp = load_onnx(model), np.load(x)
+    print("\nMobileNetV2 224x224 on edge-32, its 17 depthwise layers:")
+    for mode in ("groups", "auto"):
+        r = compile_graph(graph, "edge-32", depthwise=mode).run(inp)
+        dw = [(s, layer) for s, layer in zip(r.layers, r.program.layers, strict=True) if layer.groups > 1]
+        cycles = sum(s.cycles for s, _ in dw)
+        macs = sum(layer.macs for _, layer in dw)
+        pes = r.program.config.array.rows * r.program.config.array.cols
+        how = ", ".join(sorted({layer.mapping for _, layer in dw}))
+        print(f"  --depthwise {mode:6s} ({how}): {cycles:>10,} of {r.totals['cycles']:>10,} cycles "
+              f"({cycles / r.totals['cycles']:.0%}) for {macs / r.totals['macs']:.0%} of the MACs; "
+              f"utilization {macs / (cycles * pes):.2%} on them, {r.totals['utilization']:.1%} overall")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    tpu_cmd = [str(Path(sys.executable).with_name("tpu"))]
+    print(f"{os.cpu_count()} CPUs; best of {args.repeat} runs; batch 1, edge-32, fast backend\n")
+    print(f"{'model':<18} {'tpu run s':>9} {'tpu MiB':>8} {'cycles':>11}   {'onnxruntime s':>13} "
+          f"{'ort MiB':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        inputs = {}
+        for name in MODELS:
+            model, x = prepare(name, folder)
+            inputs[name] = (model, x)
+            report = folder / f"{name}.json"
+            t, mem = best([*tpu_cmd, "run", str(model), "--input", str(x), "--json", str(report)], args.repeat)
+            cycles = json.loads(report.read_text())["totals"]["cycles"]
+            ot, omem = best([sys.executable, "-c", ORT_CHILD, str(model), str(x)], args.repeat)
+            print(f"{name:<18} {t:>9.2f} {mem:>8.0f} {cycles:>11,}   {ot:>13.2f} {omem:>8.0f}")
+        depthwise(*inputs["mobilenet_v2_224"])
+
+
+if __name__ == "__main__":
+    main()
