@@ -23,7 +23,8 @@ from tpu.compiler.operands import map_weights
 from tpu.compiler.program import Program
 from tpu.cost import area, energy
 from tpu.cost.energy import Counts, Energy, Operands
-from tpu.ops.core import Numerics
+from tpu.errors import TpuError
+from tpu.ops.core import MALFORMED, Numerics
 from tpu.ops.matrix import zero_point
 
 
@@ -90,11 +91,14 @@ def run_program(program: Program, x, *, backend: str = "fast", requant: str = "f
     for layer in program.layers:
         node = layer.node
         args = [env[t] if t else None for t in node.inputs]  # "": an absent optional input
-        if layer.kind == "matmul":
-            env[node.output], counts[layer.index] = _run_matmul(
-                program, layer, args, by_layer[layer.index], durations, backend, nx, waves)
-        else:
-            env[node.output] = node.run(args, nx)
+        try:
+            if layer.kind == "matmul":
+                env[node.output], counts[layer.index] = _run_matmul(
+                    program, layer, args, by_layer[layer.index], durations, backend, nx, waves)
+            else:
+                env[node.output] = node.run(args, nx)
+        except MALFORMED as exc:
+            raise TpuError(f"node {node.name!r} ({node.op}): {type(exc).__name__}: {exc}") from None
             if layer.kind == "vector":
                 counts[layer.index] = _vector_counts(layer, program, env)
         if progress:

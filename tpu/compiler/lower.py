@@ -16,15 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tpu import limits
 from tpu.array.activity import packed
 from tpu.array.schedule import accumulator_rows, plan_gemms
 from tpu.compiler.operands import MappedWeights, map_weights
 from tpu.compiler.program import Instr, Program
-from tpu import limits
 from tpu.config import Config
 from tpu.errors import ShapeError, TpuError
 from tpu.ops.conv import Conv
-from tpu.ops.core import Graph, Node, Work, size
+from tpu.ops.core import MALFORMED, Graph, Node, Work, size
 from tpu.ops.matrix import MatrixOp, zero_point
 from tpu.ops.quant import Constant, Dequantize, Quantize
 
@@ -166,24 +166,29 @@ def lower_layers(graph: Graph, config: Config, input_shapes: dict,
     producers = graph.producers()
     layers = []
     for node in graph.nodes:
-        ins = tuple(shapes[t] for t in node.inputs if t)
-        out = shapes[node.output]
-        unit = _unit(node, graph, producers)
-        island = graph.quantized and not node.quantized and unit == "vector" and \
-            not isinstance(node, Quantize | Dequantize)
-        if unit == "matrix":
-            if not graph.quantized and node.out_q is None:
-                raise TpuError(f"layer {node.name!r} is not quantized: quantize the model first "
-                               f"(tpu run --calib X.npy, or tpu.quantize)")
-            layers.append(_matrix_layer(len(layers), node, list(ins), out, config, depthwise))
-        elif unit == "vector":
-            layers.append(Layer(len(layers), node, "vector", out, ins, work=node.work(list(ins), out),
-                                island=island))
-        elif unit in ("host", "view"):
-            layers.append(Layer(len(layers), node, unit, out, ins))
-        else:
-            raise TpuError(f"node {node.name!r} ({node.op}) has no lowering")
+        try:
+            layers.append(_lower(node, graph, shapes, producers, config, depthwise, len(layers)))
+        except MALFORMED as exc:
+            raise TpuError(f"node {node.name!r} ({node.op}): cannot lower it ({type(exc).__name__}: "
+                           f"{exc})") from None
     return tuple(layers)
+
+
+def _lower(node, graph, shapes, producers, config, depthwise, index) -> Layer:
+    ins = tuple(shapes[t] for t in node.inputs if t)
+    out = shapes[node.output]
+    unit = _unit(node, graph, producers)
+    if unit == "matrix":
+        if not graph.quantized and node.out_q is None:
+            raise TpuError(f"layer {node.name!r} is not quantized: quantize the model first "
+                           f"(tpu run --calib X.npy, or tpu.quantize)")
+        return _matrix_layer(index, node, list(ins), out, config, depthwise)
+    if unit == "vector":
+        island = graph.quantized and not node.quantized and not isinstance(node, Quantize | Dequantize)
+        return Layer(index, node, "vector", out, ins, work=node.work(list(ins), out), island=island)
+    if unit in ("host", "view"):
+        return Layer(index, node, unit, out, ins)
+    raise TpuError(f"node {node.name!r} ({node.op}) has no lowering")
 
 
 class _Emitter:

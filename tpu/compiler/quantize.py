@@ -28,7 +28,7 @@ import numpy as np
 
 from tpu.compiler import reference
 from tpu.errors import ShapeError, TpuError
-from tpu.ops.core import Graph, Node, QParams
+from tpu.ops.core import MALFORMED, Graph, Node, QParams
 from tpu.ops.quant import Constant, Dequantize, Quantize, quantize_array
 from tpu.quant import bias_int32, qparams, qrange
 from tpu.quant import quantize as quantize_values
@@ -192,7 +192,11 @@ class _Quantizer:
                            for v in (getattr(n, f, None) for f in ("weight", "bias", "value", "table"))
                            if v is not None and np.asarray(v).dtype.kind == "f"]):
                 raise TpuError(f"node {n.name!r}: its weights contain NaN or infinity")
-            self.emit(n.quantize(self))
+            try:
+                self.emit(n.quantize(self))
+            except MALFORMED as exc:
+                raise TpuError(f"node {n.name!r} ({n.op}): cannot quantize it ({type(exc).__name__}: "
+                               f"{exc})") from None
         outputs = []
         for o in g.outputs:
             outputs.append(self.float_input(o))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from tpu.errors import TpuError
-from tpu.ops.core import Graph, Node, Numerics
+from tpu.ops.core import MALFORMED, Graph, Node, Numerics
 from tpu.ops.quant import dequantize_array as _dq_array
 from tpu.ops.quant import quantize_array as _q_array
 from tpu.ops.window import im2col, out_size  # noqa: F401  (re-exported)
@@ -53,8 +53,8 @@ def evaluate(graph: Graph, x, *, requant: str = "float", all_tensors: bool = Fal
     for k, node in enumerate(graph.nodes):
         try:
             env[node.output] = node.run([env[t] if t else None for t in node.inputs], nx)
-        except (ValueError, IndexError) as exc:
-            raise TpuError(f"node {node.name!r} ({node.op}): {exc}") from None
+        except MALFORMED as exc:
+            raise TpuError(f"node {node.name!r} ({node.op}): {type(exc).__name__}: {exc}") from None
         if observe is not None:
             observe(node.output, env[node.output])
         if not all_tensors:

@@ -25,11 +25,12 @@ from onnx import helper, numpy_helper
 from tpu import ops  # noqa: F401  (registers every op's import rules)
 from tpu.errors import ModelError, TpuError
 from tpu.frontend.fold import KEEP, fold
-from tpu.ops.core import Graph, QParams, TensorSpec, propagate
+from tpu.ops.core import MALFORMED, Graph, QParams, TensorSpec, propagate
 from tpu.ops.quant import Constant, Dequantize, Quantize, dequantize_array, quantize_array
 from tpu.ops.registry import DOMAINS, RULES, QdqGroup
 
 CORE = {"QuantizeLinear", "DequantizeLinear", "Constant", "Identity", "Dropout"}
+
 _BITS = {np.dtype(np.uint8): (8, False), np.dtype(np.int8): (8, True),
          np.dtype(np.uint16): (16, False), np.dtype(np.int16): (16, True),
          np.dtype(np.int32): (32, True)}
@@ -60,6 +61,8 @@ def import_model(proto: onnx.ModelProto, fname: str = "model") -> Graph:
         raise
     except TpuError as exc:
         raise ModelError(f"{fname}: {exc}") from None
+    except MALFORMED as exc:  # a graph that breaks the ONNX rules in a way no rule names
+        raise ModelError(f"{fname}: malformed model ({type(exc).__name__}: {exc})") from None
 
 
 def _attrs(node: onnx.NodeProto) -> dict:
@@ -394,13 +397,22 @@ class _Importer:
         for node in self.order:
             if id(node) in self.skipped:
                 continue
-            self._import(node)
+            try:
+                self._import(node)
+            except TpuError:
+                raise
+            except MALFORMED as exc:  # an attribute of the wrong kind, a missing input, ...
+                raise self.err(node, f"malformed node ({type(exc).__name__}: {exc})") from None
         outputs = []
         for o in g.output:
             t = self.tensor(o.name)
             if t in self.dq_act or t in self.dq_const or t in self.consts:
                 t = self.float_input(t)
             outputs.append(t)
+        produced = {n.output for n in self.nodes} | set(specs)
+        for o, t in zip(g.output, outputs, strict=True):
+            if t not in produced:
+                raise ModelError(f"{self.fname}: graph output {o.name!r} is not produced by any node")
         nodes = fuse_relu(self.nodes, set(outputs))
         graph = Graph(g.name or Path(self.fname).stem, tuple(nodes), tuple(specs), tuple(outputs),
                       quantized=any(n.quantized for n in nodes), specs=specs)

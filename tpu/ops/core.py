@@ -24,6 +24,8 @@ import numpy as np
 from tpu.errors import ModelError, ShapeError, TpuError
 
 UNITS = ("matrix", "vector", "host", "view")
+# What an op's arithmetic raises on inputs it cannot take (named as a ShapeError of that node).
+MALFORMED = (KeyError, TypeError, ValueError, IndexError, AttributeError, ZeroDivisionError, OverflowError)
 
 
 @dataclass(frozen=True, eq=False)
@@ -314,8 +316,9 @@ def propagate(graph: Graph, input_shapes: dict[str, tuple[int, ...]], known: dic
         vals = [values.get(t) for t in node.inputs]
         try:
             out = tuple(int(d) for d in node.infer(ins, vals))
-        except (ValueError, IndexError) as exc:
-            raise ShapeError(f"node {node.name!r} ({node.op}): inputs {ins} do not fit ({exc})") from None
+        except MALFORMED as exc:
+            raise ShapeError(f"node {node.name!r} ({node.op}): inputs {ins} do not fit "
+                             f"({type(exc).__name__}: {exc})") from None
         if any(d < 0 for d in out) or _size(out) > MAX_ELEMENTS:
             raise ShapeError(f"node {node.name!r} ({node.op}): output shape {out} is not a valid size")
         shapes[node.output] = out
@@ -327,7 +330,10 @@ def propagate(graph: Graph, input_shapes: dict[str, tuple[int, ...]], known: dic
             args = vals
         else:
             continue
-        values[node.output] = np.asarray(node.run(args, nx))
+        try:
+            values[node.output] = np.asarray(node.run(args, nx))
+        except MALFORMED as exc:
+            raise ShapeError(f"node {node.name!r} ({node.op}): {type(exc).__name__}: {exc}") from None
     return shapes, values
 
 

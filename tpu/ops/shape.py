@@ -115,8 +115,10 @@ class Unsqueeze(View):
         ax = self.axes if self.axes is not None else values[1]
         out_rank = len(shapes[0]) + np.asarray(ax).size
         ax = _axes(ax, out_rank)
-        dims = iter(shapes[0])
-        return tuple(1 if i in ax else next(dims) for i in range(out_rank))
+        if len(set(ax)) != len(ax):
+            raise ValueError(f"repeated axes {ax}")
+        dims = list(shapes[0])[::-1]
+        return tuple(1 if i in ax else dims.pop() for i in range(out_rank))
 
     def run(self, args, nx):
         return np.asarray(args[0]).reshape(self.infer([np.shape(args[0])], args))
