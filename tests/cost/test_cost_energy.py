@@ -1,6 +1,5 @@
 """Energy model: published anchors, scaling laws, and per-layer sums."""
 
-import math
 
 import pytest
 from hypothesis import given

@@ -128,6 +128,7 @@ def test_sram_fit_needs_two_widths(tmp_path):
     text = (TABLE_DIR / "horowitz45.toml").read_text()
     start = text.index("points = [\n    [4096, 32")
     end = text.index("],\n]", start) + 4
-    text = text[:start] + "points = [[4096, 32, 1, 1, 1], [8192, 32, 2, 2, 2], [16384, 32, 3, 3, 3]]" + text[end:]
+    one_width = "points = [[4096, 32, 1, 1, 1], [8192, 32, 2, 2, 2], [16384, 32, 3, 3, 3]]"
+    text = text[:start] + one_width + text[end:]
     with pytest.raises(ConfigError, match=r"sram\.points.*two port widths"):
         load_tech("horowitz45", _copy(tmp_path, lambda t: text))
