@@ -13,7 +13,7 @@ import sys
 from tpu.errors import TpuError
 
 # Subcommand modules, in the order `tpu --help` lists them. A module registers its own parser.
-COMMANDS = ("run", "compile", "gemm", "scalesim", "quant", "hdl", "roofline", "study")
+COMMANDS = ("run", "compile", "gemm", "scalesim", "sweep", "quant", "hdl", "roofline", "study")
 
 
 def build_parser() -> argparse.ArgumentParser:
