@@ -79,7 +79,7 @@ def run(args) -> int:
     spec = sweep.load_spec(args.spec)
     if args.workers is not None and args.workers < 1:
         raise TpuError(f"--workers must be at least 1, got {args.workers}")
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     client = None
     if args.scheduler or args.dask_local is not None:
         client = dask_client(args.scheduler, args.dask_local)

@@ -175,7 +175,7 @@ def dask_client(scheduler: str | None = None, local_workers: int | None = None):
         raise SweepError("Dask distributed is not installed: pip install distributed") from None
     if scheduler is not None:
         try:
-            return Client(scheduler, timeout="20s")
+            return Client(scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
             raise SweepError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     if local_workers is None or local_workers < 1:
