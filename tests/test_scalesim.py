@@ -413,11 +413,26 @@ def test_our_cycles_lower_conv_to_gemm_as_scalesim_does():
     cfg = parse_config(DATA / "scale3.cfg")
     machine = machine_from_scalesim(cfg)
     assert (machine.array.rows, machine.array.cols, machine.array.dataflow) == (8, 8, "ws")
-    assert machine.memory == load_config("edge-32").memory
+    # the SCALE-Sim config's SRAM sizes, not edge-32's
+    assert machine.memory.weight_buffer_bytes == cfg.filter_sram_kb * 1024
+    assert machine.memory.unified_buffer_bytes == (cfg.ifmap_sram_kb + cfg.ofmap_sram_kb) * 1024
     report = simulate(cfg, parse_topology(DATA / "conv.csv"), machine)
     for lt in report.layers:
-        assert lt.our_cycles == gemm_cycles(lt.layer.m, lt.layer.k, lt.layer.n, machine)
+        # compiled: the array's stall-free cycles plus DMA at the configured bandwidth
+        assert lt.our_cycles >= gemm_cycles(lt.layer.m, lt.layer.k, lt.layer.n, machine)
+        assert lt.our_energy_pj > 0 and lt.our_dram_bytes >= lt.layer.k * lt.layer.n
     assert report.totals.our_cycles == sum(lt.our_cycles for lt in report.layers)
+    assert report.totals.our_dram_bytes == sum(lt.our_dram_bytes for lt in report.layers)
+    slow = simulate(cfg, parse_topology(DATA / "conv.csv"),
+                    machine.replace(**{"memory.dram_bytes_per_cycle": 1}))
+    assert slow.totals.our_cycles > report.totals.our_cycles  # the bandwidth is the machine's
+
+
+def test_user_bandwidth_becomes_ours(tmp_path):
+    text = cfg_text(16, 16, "os").replace("InterfaceBandwidth: CALC", "InterfaceBandwidth: USER")
+    text = text.replace("Bandwidth : 10", "Bandwidth : 4")
+    cfg = parse_config(write(tmp_path / "c.cfg", text))
+    assert machine_from_scalesim(cfg).memory.dram_bytes_per_cycle == 4
 
 
 def run_cli(argv, capsys):
@@ -440,7 +455,9 @@ def test_cli_json_report(tmp_path, capsys):
     assert first["name"] == "QKV" and first["cycles"] == lt.cycles
     assert first["mapping_efficiency"] == lt.mapping_efficiency
     assert first["utilization"] == lt.utilization
-    assert isinstance(first["our_cycles"], int)
+    assert isinstance(first["our_cycles"], int) and first["our_energy_pj"] > 0
+    assert first["our_dram_bytes"] >= 30 * 10  # at least the k×n weights
+    assert data["area_mm2"]["total"] > 0
     assert data["totals"]["cycles"] == sum(layer["cycles"] for layer in data["layers"])
 
 

@@ -210,3 +210,25 @@ def test_bad_scheduler_address_is_one_line(spec, tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("tpu sweep: error: cannot reach the Dask scheduler"), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_show_pareto_is_the_non_dominated_set(reference, tmp_path):
+    out = tmp_path / "show.json"
+    done = subprocess.run(tpu_cmd("show", str(reference), "--json", str(out), "--plot",
+                                  str(tmp_path / "plots"), "--format", "png,svg"),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(out.read_text())
+    metrics = ("cycles", "energy_pj", "area_mm2")
+    pts = [p for p in data["points"] if p["status"] == "ok"]
+    assert len(pts) == 72
+
+    def dominates(q, p):
+        return all(q[m] <= p[m] for m in metrics) and any(q[m] < p[m] for m in metrics)
+
+    want = [p for p in pts if not any(dominates(q, p) for q in pts)]
+    key = lambda p: json.dumps(p["params"], sort_keys=True)  # noqa: E731
+    assert sorted(map(key, data["pareto"])) == sorted(map(key, want))
+    assert 1 < len(want) < 72
+    for name in ("pareto.png", "pareto.svg", "sensitivity.png", "sensitivity.svg"):
+        assert (tmp_path / "plots" / name).stat().st_size > 1000
