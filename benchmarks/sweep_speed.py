@@ -49,10 +49,10 @@ def per_point() -> list[tuple[str, float]]:
         compile_graph(graph, cfg).run(x)  # warm caches (tech tables, imports)
         times = []
         for _ in range(3):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             compile_graph(graph, cfg).run(x)
-            times.append(time.perf_counter() - t)
-        out.append((f"{rows}x{cols} {df}", min(times)))
+            times.append((time.process_time() - c, time.perf_counter() - t))
+        out.append((f"{rows}x{cols} {df}", *min(times)))
     return out
 
 
@@ -83,11 +83,11 @@ def main() -> int:
     args = ap.parse_args()
 
     print(f"ResNet-18 (batch 1) per design point, one process, model imported once "
-          f"(best of 3), {os.cpu_count()} cores:")
+          f"(best of 3), {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}:")
     figures = per_point()
-    for name, seconds in figures:
-        print(f"  {name:<12} {seconds:6.3f} s")
-    print(f"  mean {statistics.mean(s for _, s in figures):.3f} s per point")
+    for name, cpu, wall in figures:
+        print(f"  {name:<12} {cpu:6.3f} CPU s  {wall:6.3f} wall s")
+    print(f"  mean {statistics.mean(c for _, c, _ in figures):.3f} CPU s per point")
 
     with tempfile.TemporaryDirectory() as tmp:
         spec_path = Path(tmp) / "resnet18.toml"
@@ -112,7 +112,7 @@ def main() -> int:
         print(f"\ntpu sweep of {keep:,} ResNet-18 points on {args.workers} worker processes: "
               f"{wall:.0f} s wall ({wall / keep:.3f} s per point, "
               f"{wall * args.workers / keep:.3f} core-seconds per point, worker start-up "
-              f"included), {outcome.errors} error rows")
+              f"included), {outcome.errors} error rows; load average {os.getloadavg()[0]:.1f}")
         print("  resident memory of the sweep and its workers after N points: "
               + ", ".join(f"{n:,}: {mib:,.0f} MiB" for n, mib in sorted(samples.items())))
     return 0

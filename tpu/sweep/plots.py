@@ -30,8 +30,9 @@ def pareto_figure(df, metrics, title: str = ""):
         ax.scatter(front[x], front[y], s=22, color="tab:red", label=f"front over {len(metrics)} metrics")
         pair = pareto(df, [x, y]).sort_values(x)
         ax.step(pair[x], pair[y], where="post", color="tab:blue", lw=1, label=f"front of {x}, {y}")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        _scale(ax.set_xscale, ok[x])
+        _scale(ax.set_yscale, ok[y])
+        _no_minor_labels(ax)
         ax.set_xlabel(LABELS.get(x, x))
         ax.set_ylabel(LABELS.get(y, y))
         ax.grid(True, which="both", alpha=0.3)
@@ -58,7 +59,8 @@ def sensitivity_figure(df, axes_names, metrics, title: str = ""):
                         color=f"C{c}")
             ax.set_xticks(range(len(values)), values, rotation=30 if len(values) > 4 else 0,
                           fontsize=8)
-            ax.set_yscale("log")
+            _scale(ax.set_yscale, ok[metric])
+            _no_minor_labels(ax)
             ax.grid(True, axis="y", which="both", alpha=0.3)
             ax.set_xlabel(axis, fontsize=8)
             if c == 0:
@@ -67,6 +69,21 @@ def sensitivity_figure(df, axes_names, metrics, title: str = ""):
                 ax.set_title(LABELS.get(metric, metric))
     fig.suptitle(title or "sensitivity: each axis value over every other axis")
     return fig
+
+
+def _scale(set_scale, values) -> None:
+    # log only where the values span more than a decade (else a log axis shows no labels)
+    lo, hi = float(values.min()), float(values.max())
+    if lo > 0 and hi / lo > 10:
+        set_scale("log")
+
+
+def _no_minor_labels(ax) -> None:
+    # log axes label their minor ticks when a decade is short; those labels collide
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def save(fig, path_stem: Path, formats=("png",)) -> list[Path]:
