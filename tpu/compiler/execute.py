@@ -60,7 +60,11 @@ class RunResult:
 
 
 def run_program(program: Program, x, *, backend: str = "fast", requant: str = "float",
-                waves=None, progress: Callable[[int, int], None] | None = None) -> RunResult:
+                waves=None, progress: Callable[[int, int], None] | None = None,
+                values: bool = True) -> RunResult:
+    """``values=False``: timing, traffic and energy only (:func:`_run_timing`), no outputs."""
+    if not values:
+        return _run_timing(program, x, progress)
     config = program.config
     xs = list(x) if isinstance(x, list | tuple) else [x]
     env = dict(zip(_graph_inputs(program), (np.asarray(v) for v in xs), strict=True))
@@ -88,6 +92,44 @@ def run_program(program: Program, x, *, backend: str = "fast", requant: str = "f
     layers = _layer_stats(program, ends, durations, counts, by_layer)
     outputs = [env[o] for o in _graph_outputs(program)]
     return RunResult(outputs, layers, _totals(layers, config), program, env)
+
+
+def _run_timing(program: Program, x, progress) -> RunResult:
+    """What :func:`run_program` reports, from shapes alone: every duration and count depends on
+    the shapes of the operands, never on their values, so the layers' GEMMs are planned from
+    the MATMUL instructions' tiles without computing them (tests/compiler/test_execute.py
+    checks the two agree)."""
+    from tpu.array import plan_gemms
+
+    config = program.config
+    bits = config.array.act_bits
+    xs = list(x) if isinstance(x, list | tuple) else [x]
+    sizes = {t: int(np.size(v)) for t, v in zip(_graph_inputs(program), xs, strict=True)}
+    durations: dict[int, int] = {}
+    counts: dict[int, Counts] = {}
+    by_layer: dict[int, list[int]] = {}
+    for i, ins in enumerate(program.instrs):
+        by_layer.setdefault(ins.layer, []).append(i)
+    for layer in program.layers:
+        out = int(np.prod(layer.out_shape))
+        if layer.kind == "matmul":
+            matmuls = [i for i in by_layer[layer.index] if program.instrs[i].op == "MATMUL"]
+            plan = plan_gemms([(ins.m[1] - ins.m[0], ins.k[1] - ins.k[0], ins.n[1] - ins.n[0])
+                               for ins in (program.instrs[i] for i in matmuls)], config)
+            for i, finish, before in zip(matmuls, plan.finish, (0, *plan.finish[:-1]), strict=True):
+                durations[i] = finish - before
+            counts[layer.index] = array_counts(plan, config) + Counts(
+                sram_writes=Operands(outputs=packed(out, bits)))
+        elif layer.kind == "vector":
+            moved = sum(packed(sizes[t], bits) for t in layer.node.inputs)
+            counts[layer.index] = Counts(sram_reads=Operands(inputs=moved),
+                                         sram_writes=Operands(outputs=packed(out, bits)))
+        sizes[layer.node.output] = out
+        if progress:
+            progress(layer.index + 1, len(program.layers))
+    ends = _scoreboard(program, durations)
+    layers = _layer_stats(program, ends, durations, counts, by_layer)
+    return RunResult([], layers, _totals(layers, config), program)
 
 
 def _graph_inputs(program):
