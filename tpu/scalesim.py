@@ -574,8 +574,8 @@ def simulate(config: ScaleSimConfig, layers: tuple[Layer, ...] | list[Layer],
 def machine_report(layers, machine) -> dict:
     """Our machine on each layer, as the compiler runs it: the layer's GEMM (m = output pixels,
     k = Fh·Fw·C, n = filters, as SCALE-Sim lowers it) is a one-layer program on ``machine`` —
-    DMA at its DRAM bandwidth, its buffer sizes, the scoreboard — with random operands (timing,
-    traffic and energy depend on shapes, not values). Layers of the same shape run once.
+    DMA at its DRAM bandwidth, its buffer sizes, the scoreboard — timed from the shapes alone
+    (timing, traffic and energy do not depend on values). Layers of the same shape run once.
     Returns a report like ``tpu run``'s: ``layers``, ``totals``, ``area_mm2``, ``config``."""
     import numpy as np
 
@@ -589,7 +589,7 @@ def machine_report(layers, machine) -> dict:
         shape = (layer.m, layer.k, layer.n)
         if shape not in runs:
             x = np.random.default_rng(1).integers(0, 1 << machine.array.act_bits, (layer.m, layer.k))
-            runs[shape] = compile_graph(gemm_graph(*shape, machine), machine).run(x).totals
+            runs[shape] = compile_graph(gemm_graph(*shape, machine), machine).run(x, values=False).totals
         t = runs[shape]
         rows.append({"name": layer.name, "m": layer.m, "k": layer.k, "n": layer.n,
                      **{key: t[key] for key in ("macs", "cycles", "stall_cycles", "utilization",
