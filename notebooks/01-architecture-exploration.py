@@ -33,18 +33,23 @@
 
 # %%
 import dataclasses
+import json
+import tempfile
 import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
 import tpu
+import tpu.sweep
 from tpu import roofline, scalesim
 from tpu.array import gemm_cycles, plan_gemm
 from tpu.array.activity import array_counts
 from tpu.compiler import compile, zoo
 from tpu.compiler.quantize import quantize
+from tpu.config import config_from_dict
 from tpu.cost import Counts, area, energy
 from tpu.frontend import load_onnx
 from tpu.nn.digits import bundled_model, load_digits_split
@@ -120,11 +125,13 @@ table(GEMMS["digits"], {"digits layer": lambda r: r[0], "M (360 images)": lambda
 # %% [markdown]
 # ## 1. The digits CNN on 33 machines
 #
-# Every (shape, dataflow) pair compiles and runs the whole batch on the fast backend: the cycle
-# counts come from the compiler's scoreboard (DMA, matrix unit and activation unit overlapping as
-# far as dependencies and the 16 bytes/cycle of DRAM allow), the energy from the counted
-# register, SRAM and DRAM activity. The logits must be identical on every machine — only time
-# and energy may change.
+# A `tpu sweep` (`tpu.sweep.run`, here on two local worker processes, into a SQLite file in a
+# temporary folder) compiles and runs the whole batch on every (shape, dataflow) pair: the
+# cycle counts come from the compiler's scoreboard (DMA, matrix unit and activation unit
+# overlapping as far as dependencies and the 16 bytes/cycle of DRAM allow), the energy from the
+# counted register, SRAM and DRAM activity. The answers must be the same on every machine —
+# only time and energy may change. The same spec as a file runs as
+# `tpu sweep digits.toml --db results.sqlite`.
 
 # %%
 def summarize(net, cfg, totals):
@@ -140,18 +147,28 @@ def summarize(net, cfg, totals):
 
 
 t = time.perf_counter()
-digits_runs, logits = [], None
-for R, C in SHAPES:
-    for df in DATAFLOWS:
-        cfg = machine(R, C, df)
-        res = compile(digits, cfg).run(x_test)
-        out = res.outputs[0]
-        logits = out if logits is None else logits
-        assert np.array_equal(out, logits), f"{R}×{C} {df} changed the logits"
-        digits_runs.append(summarize("digits", cfg, res.totals))
-accuracy = float(np.mean(logits.argmax(1) == y_test))
-print(f"{len(digits_runs)} machines in {time.perf_counter() - t:.1f} s; identical logits on all, "
-      f"accuracy {100 * accuracy:.2f}%")
+pairs = ", ".join(f"({R}, {C})" for R, C in SHAPES)
+SPEC = {
+    "sweep": {"workload": "digits-cnn", "base": "edge-32"},
+    "axes": {"array.rows": sorted({R for R, _ in SHAPES}), "array.cols": sorted({C for _, C in SHAPES}),
+             "array.dataflow": list(DATAFLOWS)},
+    "constraints": [{"expr": f"(array.rows, array.cols) in ({pairs})"}],
+}
+with tempfile.TemporaryDirectory() as tmp:
+    digits_df = tpu.sweep.run(tpu.sweep.spec_from_dict(SPEC, source="section 1"),
+                              Path(tmp) / "digits.sqlite", workers=2)
+reports = [json.loads(r) for r in digits_df["report"]]
+configs = [config_from_dict({k: v for k, v in r["config"].items() if k != "name"}, name="edge-32")
+           for r in reports]
+digits_runs = [summarize("digits", c, r["totals"]) for c, r in zip(configs, reports, strict=True)]
+accuracies = {r["accuracy"] for r in reports}
+assert (digits_df["status"] == "ok").all() and len(digits_df) == 3 * len(SHAPES)
+assert len(accuracies) == 1, "a machine changed the answers"
+accuracy = accuracies.pop()
+print(f"{len(digits_runs)} machines in {time.perf_counter() - t:.1f} s (2 worker processes); "
+      f"the same accuracy on all, {100 * accuracy:.2f}%")
+digits_df[["array.rows", "array.cols", "array.dataflow", "cycles", "energy_pj", "area_mm2",
+           "dram_bytes", "utilization"]].head(6)
 
 
 def by(runs, R, C, df):
@@ -192,6 +209,17 @@ def grid_plot(runs, title, cycles_label):
 
 show(grid_plot(digits_runs, "digits CNN, 360 images per batch (compiled, scoreboard timing)",
                "cycles per batch"))
+
+# %%
+sweep_front = tpu.sweep.pareto(digits_df, ["cycles", "energy_pj", "area_mm2"])
+show(tpu.sweep.plots.pareto_figure(digits_df, ["cycles", "energy_pj", "area_mm2"],
+                                   "digits CNN: 33 machines, Pareto fronts (tpu.sweep.pareto)"))
+display(Markdown(
+    f"Of the 33 machines, {len(sweep_front)} are on the Pareto front of cycles, energy and area "
+    f"(no other machine is at least as good in all three and better in one): "
+    + ", ".join(f"{r['array.rows']}×{r['array.cols']} {r['array.dataflow']}"
+                for _, r in sweep_front.sort_values("cycles").iterrows()) + "."))
+assert 1 < len(sweep_front) < len(digits_df)
 
 
 # %%
