@@ -29,6 +29,8 @@ import tpu.sweep as sweep
 from tpu.compiler import compile as compile_graph
 from tpu.compiler import zoo
 
+ROOT = Path(__file__).resolve().parent.parent
+
 SHAPES = [(8, 8, "ws"), (16, 16, "os"), (32, 32, "ws"), (64, 64, "is"), (128, 128, "ws")]
 AXES = {
     "array.rows": [8, 16, 32, 64, 128],
@@ -59,6 +61,31 @@ def per_point() -> list[tuple[str, float]]:
     return out
 
 
+def peer() -> None:
+    """SCALE-Sim 3.0.0 on ResNet-18's GEMMs (as our compiler lowers them; SCALE-Sim's GEMM rows
+    name,M,N,K) on a 32×32 ws array, beside our timing-only point on the same machine."""
+    sys.path.insert(0, str(ROOT))
+    from tests import scalesim_peer
+
+    cfg_text = (ROOT / "tests/data/scalesim/scale3.cfg").read_text()
+    cfg_text = cfg_text.replace("ArrayHeight:    8", "ArrayHeight:    32").replace(
+        "ArrayWidth:     8", "ArrayWidth:     32")
+    graph = zoo.resnet18()
+    base = tpu.load_config("edge-32")
+    layers = [ly for ly in compile_graph(graph, base).program(1).layers if ly.kind == "matmul"]
+    topo = "Layer,M,N,K,\n" + "".join(f"{ly.name},{ly.m},{ly.n},{ly.k},\n" for ly in layers)
+    t = time.perf_counter()
+    rows = scalesim_peer.run(cfg_text, topo, gemm=True)
+    peer_s = time.perf_counter() - t
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    t = time.perf_counter()
+    compile_graph(graph, base).run(x, values=False)
+    ours_s = time.perf_counter() - t
+    print(f"\nResNet-18 on 32x32 ws, same run: SCALE-Sim 3.0.0 {peer_s:.1f} s "
+          f"({len(rows)} GEMM layers, {sum(int(r['Total Cycles']) for r in rows):,} cycles); "
+          f"tpu timing-only point {ours_s:.3f} s; load average {os.getloadavg()[0]:.1f}")
+
+
 def spec_text() -> str:
     lines = ["[sweep]", 'workload = "resnet18"', 'base = "edge-32"', "", "[axes]"]
     lines += [f'"{key}" = {values!r}'.replace("'", '"') for key, values in AXES.items()]
@@ -83,6 +110,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--points", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--peer", action="store_true",
+                    help="also time the real SCALE-Sim 3.0.0 (dev extra) on the same ResNet-18 point")
     args = ap.parse_args()
 
     print(f"ResNet-18 (batch 1) per design point, one process, model imported once "
@@ -93,6 +122,8 @@ def main() -> int:
         print(f"  {name:<12} {cpu:7.3f} CPU s {wall:7.3f} wall s   {tcpu:7.3f} CPU s {twall:7.3f} wall s")
     print(f"  mean {statistics.mean(f[1] for f in figures):.3f} CPU s per point (full run), "
           f"{statistics.mean(f[3] for f in figures):.3f} (timing only)")
+    if args.peer:
+        peer()
     if args.points < 1:
         return 0
 

@@ -6,20 +6,17 @@ bandwidth-estimating (CALC) mode and no trace files; its COMPUTE_REPORT.csv is c
 
 from __future__ import annotations
 
-import builtins
-import contextlib
-import csv
 import json
 import math
 import tempfile
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tests import scalesim_peer
 from tpu.cli import main
 from tpu.config import load_config
 from tpu.errors import TpuError
@@ -53,45 +50,12 @@ def write(path: Path, text: str) -> Path:
 # The real SCALE-Sim
 
 
-@contextlib.contextmanager
-def _numpy24_compat():
-    """scalesim 3.0.0 ends each layer with ``int(max(list of 1-element arrays))``
-    (memory/double_buffered_scratchpad_mem.py), which NumPy >= 2.4 refuses ("only 0-dimensional
-    arrays can be converted to Python scalars"). Shadow ``max`` in that one module so it returns
-    the element, the value older NumPy converted implicitly; nothing else in the peer changes."""
-    import scalesim.memory.double_buffered_scratchpad_mem as dbm
-
-    def max_(*args, **kwargs):
-        value = builtins.max(*args, **kwargs)
-        return value.item() if isinstance(value, np.ndarray) and value.size == 1 else value
-
-    dbm.max = max_
-    try:
-        yield
-    finally:
-        del dbm.max
-
-
 def run_peer(cfg: str, topology: str, gemm: bool) -> list[dict[str, str]]:
     """Run scalesim 3.0.0 on the given file texts; return its COMPUTE_REPORT.csv rows."""
     try:
-        from scalesim.scale_sim import scalesim
-    except ImportError:
-        pytest.fail("the SCALE-Sim peer is missing: pip install scalesim==3.0.0 (dev extra)")
-    with tempfile.TemporaryDirectory() as tmp, _numpy24_compat():
-        tmp = Path(tmp)
-        write(tmp / "run.cfg", cfg)
-        write(tmp / "topo.csv", topology)
-        write(tmp / "layout.csv", "layout,\n")  # scalesim opens a layout file even when unused
-        sim = scalesim(save_disk_space=True, verbose=False, config=str(tmp / "run.cfg"),
-                       topology=str(tmp / "topo.csv"), layout=str(tmp / "layout.csv"),
-                       input_type_gemm=gemm)
-        sim.run_scale(top_path=str(tmp / "out"))
-        (report,) = (tmp / "out").glob("*/COMPUTE_REPORT.csv")
-        with open(report) as f:
-            rows = list(csv.reader(f, skipinitialspace=True))
-    header = rows[0]
-    return [dict(zip(header, row, strict=False)) for row in rows[1:]]
+        return scalesim_peer.run(cfg, topology, gemm)
+    except scalesim_peer.PeerMissing as exc:
+        pytest.fail(str(exc))
 
 
 def assert_matches_peer(cfg: str, topology: str, gemm: bool) -> None:

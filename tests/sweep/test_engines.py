@@ -111,12 +111,18 @@ def _gone(pids: list[int], timeout: float = 20) -> bool:
     return False
 
 
+def _interruptible():
+    # as from a terminal: a process started with SIGINT ignored (pytest-xdist workers, nohup)
+    # would pass that on, and Python then never raises KeyboardInterrupt
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_then_kill_9_then_resume_gives_the_same_rows(spec, reference, tmp_path):
     db = tmp_path / "killed.sqlite"
     # Ctrl-C: the terminal sends SIGINT to the whole process group
     proc = subprocess.Popen(tpu_cmd(str(spec), "--db", str(db), "--workers", "2"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_interruptible)
     wait_for_rows(db, 5, proc)
     workers = _workers(proc.pid)
     os.killpg(proc.pid, signal.SIGINT)
