@@ -41,6 +41,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
+from matplotlib.ticker import NullFormatter
 
 import tpu
 import tpu.sweep
@@ -76,6 +77,19 @@ def machine(rows, cols, dataflow="ws", **memory):
 def show(fig):
     display(fig)
     plt.close(fig)  # displayed once, explicitly
+
+
+def distinct_layer_colours(fig):
+    # one colour per layer point (tab20, then tab20b: 40 before any repeats) and the legend
+    # beside the axes rather than over the points
+    ax = fig.axes[0]
+    points = [line for line in ax.get_lines() if line.get_marker() not in ("None", "", None)]
+    palette = [*plt.cm.tab20.colors, *plt.cm.tab20b.colors]
+    for i, line in enumerate(points):
+        line.set_color(palette[i % len(palette)])
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncols=1 + len(points) // 24)
+    fig.set_size_inches(10, 4.5)
+    fig.tight_layout()
 
 
 def table(rows, columns):
@@ -403,8 +417,10 @@ print(f"({time.perf_counter() - t:.1f} s)")
 for R, C in ((32, 32), (128, 128)):
     summary, res = run_resnet(R, C, "ws", UB_FIT)
     roof_ = roofline.roof(summary["config"])
-    show(roofline.roofline_figure(roof_, roofline.layer_points(res),
-                                  title=f"ResNet-18 on {R}×{C} ws, unified buffer {UB_FIT >> 10} KiB"))
+    fig = roofline.roofline_figure(roof_, roofline.layer_points(res),
+                                   title=f"ResNet-18 on {R}×{C} ws, unified buffer {UB_FIT >> 10} KiB")
+    distinct_layer_colours(fig)
+    show(fig)
 
 
 # %%
@@ -459,15 +475,22 @@ def pareto_panel(ax, runs, title, extra=()):
     front_sorted = sorted(front, key=lambda r: 1e9 / r["nj"])
     ax.plot([1e9 / r["nj"] for r in front_sorted], [r["per_s"] / r["area"] for r in front_sorted],
             "k--", lw=1, label="Pareto front")
-    for j, r in enumerate(front_sorted):  # labels alternate above and below the front
-        ax.annotate(f"{r['shape']} {r['dataflow']}", (1e9 / r["nj"], r["per_s"] / r["area"]),
-                    fontsize=7, xytext=(3, 4 if j % 2 else -10), textcoords="offset points")
-    for r in extra:
-        ax.scatter(1e9 / r["nj"], r["per_s"] / r["area"], color="k", marker="s", s=30)
-        ax.annotate(f"{r['shape']} compiled", (1e9 / r["nj"], r["per_s"] / r["area"]), fontsize=7,
-                    xytext=(3, -9), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    # front machines are numbered along the front (the table below names them): numbers beside
+    # the points, not names, so labels of close points cannot run into each other
+    for j, r in enumerate(front_sorted, start=1):
+        ax.annotate(str(j), (1e9 / r["nj"], r["per_s"] / r["area"]), fontsize=7,
+                    xytext=(4, 2), textcoords="offset points")
+    for marker, r in zip("^sDv", extra, strict=False):
+        ax.scatter(1e9 / r["nj"], r["per_s"] / r["area"], color="k", marker=marker, s=30,
+                   label=f"{r['shape']} ws compiled")
+    xs, ys = [1e9 / r["nj"] for r in runs], [r["per_s"] / r["area"] for r in runs]
+    # log only across decades (within one, a log axis has no labels); no minor labels: they collide
+    if max(xs) / min(xs) > 10:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    if max(ys) / min(ys) > 10:
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("inferences per joule")
     ax.set_ylabel("inferences per second per mm²")
     ax.set_title(title)
@@ -493,6 +516,14 @@ resnet_front = pareto_panel(right, resnet_bound, "ResNet-18 (analytic bound; bla
                             compiled)
 fig.tight_layout()
 show(fig)
+fronts = [("digits", digits_front), ("ResNet-18", resnet_front)]
+table([(net, j, r) for net, front in fronts
+       for j, r in enumerate(sorted(front, key=lambda r: 1e9 / r["nj"]), start=1)], {
+    "workload": lambda x: x[0], "#": lambda x: str(x[1]),
+    "machine": lambda x: f"{x[2]['shape']} {x[2]['dataflow']}",
+    "inferences/J": lambda x: f"{1e9 / x[2]['nj']:,.0f}",
+    "inferences/s/mm²": lambda x: f"{x[2]['per_s'] / x[2]['area']:,.1f}",
+})
 
 
 # %%
