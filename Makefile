@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint notebooks clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -16,11 +16,14 @@ demo: $(STAMP)
 	$(BIN)/tpu run
 
 test: $(STAMP)
-	$(BIN)/ruff check tpu hdl sim tests benchmarks notebooks
+	$(BIN)/ruff check tpu hdl sim tests benchmarks notebooks scripts
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
+notebooks: $(STAMP)  # execute every notebook, commit the .ipynb it writes
+	$(BIN)/python scripts/notebooks.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check tpu hdl sim tests benchmarks notebooks
+	$(BIN)/ruff check tpu hdl sim tests benchmarks notebooks scripts
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -111,7 +111,8 @@ def main() -> None:
             model, x = prepare(name, folder)
             inputs[name] = (model, x)
             report = folder / f"{name}.json"
-            t, mem = best([*tpu_cmd, "run", str(model), "--input", str(x), "--json", str(report)], args.repeat)
+            cmd = [*tpu_cmd, "run", str(model), "--input", str(x), "--json", str(report)]
+            t, mem = best(cmd, args.repeat)
             cycles = json.loads(report.read_text())["totals"]["cycles"]
             ot, omem = best([sys.executable, "-c", ORT_CHILD, str(model), str(x)], args.repeat)
             print(f"{name:<18} {t:>9.2f} {mem:>8.0f} {cycles:>11,}   {ot:>13.2f} {omem:>8.0f}")

@@ -41,3 +41,16 @@ def test_bad_input_one_line_no_traceback_no_output(tmp_path):
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "A holds values in [300, 300]" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "b.npy"]
+
+
+def test_shape_runs_random_operands(tmp_path):
+    from tpu.cli import main
+
+    out = tmp_path / "r.json"
+    assert main(["gemm", "--shape", "40x30x20", "--json", str(out)]) == 0
+    import json
+
+    r = json.loads(out.read_text())
+    assert (r["m"], r["k"], r["n"]) == (40, 30, 20)
+    assert main(["gemm", "--shape", "40x30"]) == 2
+    assert main(["gemm"]) == 2

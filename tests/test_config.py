@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tpu
-from tpu.config import ArrayConfig, presets
+from tpu.config import ArrayConfig, load_config, presets
 from tpu.errors import ConfigError
 
 
@@ -67,3 +67,29 @@ def test_array_ranges_are_enforced(bits, rows):
         assert not ok
     else:
         assert ok
+
+
+def test_replace_takes_every_section_by_dotted_key():
+    base = load_config("edge-32")
+    cfg = base.replace(**{"array.rows": 16, "memory.unified_buffer_bytes": 1 << 20,
+                          "clock.hz": 5e8, "tech.name": "aladdin40", "vector.lanes": 8})
+    assert (cfg.array.rows, cfg.memory.unified_buffer_bytes, cfg.clock.hz, cfg.tech.name,
+            cfg.vector.lanes) == (16, 1 << 20, 5e8, "aladdin40", 8)
+    assert cfg.array.cols == base.array.cols and cfg.name == base.name
+    assert base.replace(rows=16, dataflow="os") == base.replace(**{"array.rows": 16, "array.dataflow": "os"})
+    assert base.replace(name="mine").name == "mine"
+    assert cfg.value("memory.unified_buffer_bytes") == 1 << 20 and cfg.value("rows") == 16
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"foo": 1}, "unknown config key array.foo"),
+    ({"memory.foo": 1}, "unknown config key memory.foo"),
+    ({"mem.rows": 1}, "no section [mem]"),
+    ({"memory.unified_buffer_bytes": 0}, "memory.unified_buffer_bytes must be at least 1"),
+    ({"array.acc_bits": 8}, "array.acc_bits (8) must hold"),
+    ({"clock.hz": -1}, "clock.hz must be a positive number"),
+])
+def test_replace_errors_name_the_key(changes, message):
+    with pytest.raises(ConfigError) as exc:
+        load_config("edge-32").replace(**changes)
+    assert message in str(exc.value)

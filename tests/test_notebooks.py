@@ -1,6 +1,6 @@
-"""The notebooks in notebooks/ run top to bottom in a fresh kernel of this venv, leave nothing
-behind in their working directory, and are committed as their notebooks/_build*.py scripts write
-them, without large outputs.
+"""The notebooks: each jupytext source notebooks/NN-*.py runs top to bottom in a fresh kernel of
+this venv, leaves nothing behind in its working directory, and its committed, executed .ipynb
+shows what the code computes today (scripts/notebooks.py; ``make notebooks`` rewrites them).
 
 Each notebook asserts the claims of its own conclusions, so executing it is the test; the
 notebooks take about a minute each on 2 cores.
@@ -10,89 +10,92 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = ROOT / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-MAX_OUTPUT_BYTES = 200_000  # per committed output (the issue's limit)
-CELL_TIMEOUT_S = 600
-ANSI = re.compile(r"\x1b\[[0-9;]*m")  # IPython colours its tracebacks
+from scripts import notebooks
+
+SOURCES = notebooks.sources()
+MAX_OUTPUT_BYTES = 200_000  # per committed output
+MAX_NOTEBOOK_BYTES = 2_000_000  # the repository's file size rule
+FIX = "run `make notebooks` (or .venv/bin/python scripts/notebooks.py NAME) and commit the .ipynb"
 
 
-def _require(module: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        pytest.fail(f"{module} is not installed in {sys.prefix}; the notebook tests need it: "
-                    f"{sys.executable} -m pip install -e '.[dev]' (or pip install {module})",
-                    pytrace=False)
-
-
-def _kernel_manager():
-    """A kernel manager that starts ipykernel with this interpreter, whatever kernelspecs the
-    user's Jupyter paths hold (the venv's own ``python3`` spec runs whichever ``python`` is on
-    PATH)."""
-    from jupyter_client import KernelManager
-    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-
-    class ThisPython(KernelSpecManager):
-        def get_kernel_spec(self, kernel_name):
-            return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f",
-                                    "{connection_file}"],
-                              display_name=f"Python ({sys.prefix})", language="python",
-                              resource_dir=str(NOTEBOOK_DIR))
-
-    return KernelManager(kernel_name="python3", kernel_spec_manager=ThisPython())
+def _require(*modules: str) -> None:
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            pytest.fail(f"{module} is not installed in {sys.prefix}; the notebook tests need it: "
+                        f"{sys.executable} -m pip install -e '.[dev]' (or pip install {module})",
+                        pytrace=False)
 
 
 def test_the_notebooks_are_there():
-    names = {p.name for p in NOTEBOOKS}
-    assert {"01-architecture-exploration.ipynb", "02-precision-tradeoffs.ipynb"} <= names, names
+    names = {p.name for p in SOURCES}
+    assert {"01-architecture-exploration.py", "02-precision-tradeoffs.py"} <= names, names
+    for source in SOURCES:
+        assert notebooks.paired(source).is_file(), f"{source.name} has no .ipynb; {FIX}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(path):
-    for module in ("ipykernel", "nbclient", "nbformat"):
-        _require(module)
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_ipynb_is_paired_with_its_source(source):
+    """The .ipynb holds exactly the .py's cells (jupytext pairing), so an edit made in Jupyter
+    or in the .py is never lost by the other."""
+    _require("jupytext", "nbformat")
     import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
 
-    nb = nbformat.read(path, as_version=4)
+    committed = nbformat.read(notebooks.paired(source), as_version=4)
+    diff = notebooks.sources_differ(committed, notebooks.read_source(source))
+    assert not diff, f"{source.stem}: .ipynb and .py disagree ({'; '.join(diff)}); {FIX}"
+    assert committed.metadata.get("jupytext", {}).get("formats") == "ipynb,py:percent"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_runs_and_committed_outputs_are_current(source):
+    _require("ipykernel", "nbclient", "nbformat", "jupytext")
+    import nbformat
+
     with tempfile.TemporaryDirectory() as cwd:
-        client = NotebookClient(nb, km=_kernel_manager(), timeout=CELL_TIMEOUT_S,
-                                resources={"metadata": {"path": cwd}})
         try:
-            client.execute()
-        except CellExecutionError as exc:
-            pytest.fail(f"{path.name} failed in a fresh kernel:\n{ANSI.sub('', str(exc))}",
-                        pytrace=False)
+            executed = notebooks.execute(source, Path(cwd))
+        except notebooks.NotebookFailed as exc:
+            pytest.fail(str(exc), pytrace=False)
         left = sorted(p.name for p in Path(cwd).iterdir())
-    assert not left, f"{path.name} wrote {left} into its working directory"
+    assert not left, f"{source.name} wrote {left} into its working directory"
+    committed = nbformat.read(notebooks.paired(source), as_version=4)
+    diff = notebooks.differences(committed, executed)
+    assert not diff, f"{source.stem}.ipynb is stale: {'; '.join(diff[:5])}; {FIX}"
 
 
-def test_committed_outputs_are_small():
-    for path in NOTEBOOKS:
+def test_committed_notebooks_are_small_and_executed():
+    for source in SOURCES:
+        path = notebooks.paired(source)
+        assert path.stat().st_size <= MAX_NOTEBOOK_BYTES, f"{path.name} is over 2 MB"
         nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert any(c.get("outputs") for c in code), f"{path.name} is not executed; {FIX}"
         for i, cell in enumerate(nb["cells"]):
             for out in cell.get("outputs", []):
                 size = len(json.dumps(out))
-                assert size <= MAX_OUTPUT_BYTES, (f"{path.name} cell {i}: a {size:,}-byte output; "
-                                                  f"clear it before committing")
+                assert size <= MAX_OUTPUT_BYTES, f"{path.name} cell {i}: a {size:,}-byte output"
 
 
-@pytest.mark.parametrize("builder", sorted(NOTEBOOK_DIR.glob("_build*.py")), ids=lambda p: p.stem)
-def test_generated_notebooks_match_their_source(builder, capsys):
-    """Each notebooks/_build*.py writes its notebooks from cell sources; ``main(["--check"])``
-    says whether the committed files are what it writes."""
-    _require("nbformat")
-    spec = importlib.util.spec_from_file_location(f"notebooks{builder.stem}", builder)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    status = module.main(["--check"])
-    assert status == 0, (f"{capsys.readouterr().err.strip()} — edit the cells in "
-                         f"notebooks/{builder.name} and run .venv/bin/python notebooks/{builder.name}")
+def test_a_stale_output_is_caught():
+    """The currency check catches a changed conclusion, but not a changed duration or a last-digit
+    rounding flip."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    def nb(text):
+        out = new_output("display_data", data={"text/markdown": text, "text/plain": "<Markdown>"})
+        return new_notebook(cells=[new_code_cell("x", outputs=[out])])
+
+    base = nb("12,447 cycles (3.2 s), 56.6% busy")
+    assert notebooks.differences(base, nb("12,447 cycles (9.9 s), 56.6% busy")) == []
+    assert notebooks.differences(base, nb("12,447 cycles (3.2 s), 56.7% busy")) == []
+    assert notebooks.differences(base, nb("12,448 cycles (3.2 s), 56.6% busy"))
+    assert notebooks.differences(base, nb("12,447 cycles (3.2 s), 58.6% busy"))
+    assert notebooks.differences(base, nb("12,447 cycles (3.2 s), 56.6% idle"))
+    assert nbformat.validate(base) is None

@@ -12,6 +12,7 @@ from tests.test_scalesim import DATA
 from tpu.cli import main
 from tpu.quant.report import Row
 from tpu.report import SCHEMA_VERSION, quant_document
+from tpu.scalesim import machine_from_scalesim, parse_config
 
 
 def walk(value):
@@ -94,7 +95,7 @@ def test_scalesim_and_roofline_json(tmp_path):
     assert main(["scalesim", "-c", str(DATA / "scale3.cfg"), "-t", str(DATA / "gemm.csv"), "--gemm",
                  "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
-    machine = tpu.load_config().replace(rows=8, cols=8)
+    machine = machine_from_scalesim(parse_config(DATA / "scale3.cfg"))  # its SRAM sizes, our machine
     check_schema(doc, "scalesim", machine)
     assert doc["scalesim_config"]["array_rows"] == 8
     reload(tmp_path, out, machine)

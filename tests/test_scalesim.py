@@ -6,20 +6,17 @@ bandwidth-estimating (CALC) mode and no trace files; its COMPUTE_REPORT.csv is c
 
 from __future__ import annotations
 
-import builtins
-import contextlib
-import csv
 import json
 import math
 import tempfile
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tests import scalesim_peer
 from tpu.cli import main
 from tpu.config import load_config
 from tpu.errors import TpuError
@@ -53,45 +50,12 @@ def write(path: Path, text: str) -> Path:
 # The real SCALE-Sim
 
 
-@contextlib.contextmanager
-def _numpy24_compat():
-    """scalesim 3.0.0 ends each layer with ``int(max(list of 1-element arrays))``
-    (memory/double_buffered_scratchpad_mem.py), which NumPy >= 2.4 refuses ("only 0-dimensional
-    arrays can be converted to Python scalars"). Shadow ``max`` in that one module so it returns
-    the element, the value older NumPy converted implicitly; nothing else in the peer changes."""
-    import scalesim.memory.double_buffered_scratchpad_mem as dbm
-
-    def max_(*args, **kwargs):
-        value = builtins.max(*args, **kwargs)
-        return value.item() if isinstance(value, np.ndarray) and value.size == 1 else value
-
-    dbm.max = max_
-    try:
-        yield
-    finally:
-        del dbm.max
-
-
 def run_peer(cfg: str, topology: str, gemm: bool) -> list[dict[str, str]]:
     """Run scalesim 3.0.0 on the given file texts; return its COMPUTE_REPORT.csv rows."""
     try:
-        from scalesim.scale_sim import scalesim
-    except ImportError:
-        pytest.fail("the SCALE-Sim peer is missing: pip install scalesim==3.0.0 (dev extra)")
-    with tempfile.TemporaryDirectory() as tmp, _numpy24_compat():
-        tmp = Path(tmp)
-        write(tmp / "run.cfg", cfg)
-        write(tmp / "topo.csv", topology)
-        write(tmp / "layout.csv", "layout,\n")  # scalesim opens a layout file even when unused
-        sim = scalesim(save_disk_space=True, verbose=False, config=str(tmp / "run.cfg"),
-                       topology=str(tmp / "topo.csv"), layout=str(tmp / "layout.csv"),
-                       input_type_gemm=gemm)
-        sim.run_scale(top_path=str(tmp / "out"))
-        (report,) = (tmp / "out").glob("*/COMPUTE_REPORT.csv")
-        with open(report) as f:
-            rows = list(csv.reader(f, skipinitialspace=True))
-    header = rows[0]
-    return [dict(zip(header, row, strict=False)) for row in rows[1:]]
+        return scalesim_peer.run(cfg, topology, gemm)
+    except scalesim_peer.PeerMissing as exc:
+        pytest.fail(str(exc))
 
 
 def assert_matches_peer(cfg: str, topology: str, gemm: bool) -> None:
@@ -413,11 +377,26 @@ def test_our_cycles_lower_conv_to_gemm_as_scalesim_does():
     cfg = parse_config(DATA / "scale3.cfg")
     machine = machine_from_scalesim(cfg)
     assert (machine.array.rows, machine.array.cols, machine.array.dataflow) == (8, 8, "ws")
-    assert machine.memory == load_config("edge-32").memory
+    # the SCALE-Sim config's SRAM sizes, not edge-32's
+    assert machine.memory.weight_buffer_bytes == cfg.filter_sram_kb * 1024
+    assert machine.memory.unified_buffer_bytes == (cfg.ifmap_sram_kb + cfg.ofmap_sram_kb) * 1024
     report = simulate(cfg, parse_topology(DATA / "conv.csv"), machine)
     for lt in report.layers:
-        assert lt.our_cycles == gemm_cycles(lt.layer.m, lt.layer.k, lt.layer.n, machine)
+        # compiled: the array's stall-free cycles plus DMA at the configured bandwidth
+        assert lt.our_cycles >= gemm_cycles(lt.layer.m, lt.layer.k, lt.layer.n, machine)
+        assert lt.our_energy_pj > 0 and lt.our_dram_bytes >= lt.layer.k * lt.layer.n
     assert report.totals.our_cycles == sum(lt.our_cycles for lt in report.layers)
+    assert report.totals.our_dram_bytes == sum(lt.our_dram_bytes for lt in report.layers)
+    slow = simulate(cfg, parse_topology(DATA / "conv.csv"),
+                    machine.replace(**{"memory.dram_bytes_per_cycle": 1}))
+    assert slow.totals.our_cycles > report.totals.our_cycles  # the bandwidth is the machine's
+
+
+def test_user_bandwidth_becomes_ours(tmp_path):
+    text = cfg_text(16, 16, "os").replace("InterfaceBandwidth: CALC", "InterfaceBandwidth: USER")
+    text = text.replace("Bandwidth : 10", "Bandwidth : 4")
+    cfg = parse_config(write(tmp_path / "c.cfg", text))
+    assert machine_from_scalesim(cfg).memory.dram_bytes_per_cycle == 4
 
 
 def run_cli(argv, capsys):
@@ -440,7 +419,9 @@ def test_cli_json_report(tmp_path, capsys):
     assert first["name"] == "QKV" and first["cycles"] == lt.cycles
     assert first["mapping_efficiency"] == lt.mapping_efficiency
     assert first["utilization"] == lt.utilization
-    assert isinstance(first["our_cycles"], int)
+    assert isinstance(first["our_cycles"], int) and first["our_energy_pj"] > 0
+    assert first["our_dram_bytes"] >= 30 * 10  # at least the k×n weights
+    assert data["area_mm2"]["total"] > 0
     assert data["totals"]["cycles"] == sum(layer["cycles"] for layer in data["layers"])
 
 

@@ -37,5 +37,5 @@ def test_huge_layer_is_refused_not_hung(tmp_path, capsys, row, gemm):
             "--json", str(tmp_path / "r.json")] + (["--gemm"] if gemm else [])
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "tiles, over the limit" in err and "TPU_MAX_TILES=" in err and err.count("\n") == 1
+    assert "over the limit" in err and "TPU_MAX_" in err and err.count("\n") == 1
     assert not (tmp_path / "r.json").exists()

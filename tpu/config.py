@@ -150,13 +150,29 @@ class Config:
     vector: VectorConfig = field(default_factory=VectorConfig)
     name: str = "custom"
 
-    def replace(self, **array_fields: Any) -> Config:
-        """A copy with some ``[array]`` fields changed (the common exploration step)."""
-        known = [f.name for f in fields(ArrayConfig)]
-        for key in array_fields:
-            if key not in known:
-                raise ConfigError(f"unknown config key array.{key}; [array] has {', '.join(known)}")
-        return dataclasses.replace(self, array=dataclasses.replace(self.array, **array_fields))
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some fields changed. Keys are spelled as in the TOML file, ``section.key``
+        (``cfg.replace(**{"memory.unified_buffer_bytes": 1 << 20, "tech.name": "aladdin40"})``);
+        a bare key is an ``[array]`` field (``cfg.replace(rows=16, dataflow="os")``), and
+        ``name`` renames the config. Raises ConfigError naming the key on an unknown key or a
+        bad value."""
+        sections: dict[str, dict[str, Any]] = {}
+        name = changes.pop("name", self.name)
+        for key, value in changes.items():
+            section, key_ = split_key(key)
+            sections.setdefault(section, {})[key_] = value
+        parts = {}
+        for section, values in sections.items():
+            try:
+                parts[section] = dataclasses.replace(getattr(self, section), **values)
+            except ConfigError as exc:
+                raise ConfigError(f"{section}.{exc}") from None
+        return dataclasses.replace(self, **parts, name=name)
+
+    def value(self, key: str) -> Any:
+        """The value of ``section.key`` (or a bare ``[array]`` key)."""
+        section, key_ = split_key(key)
+        return getattr(getattr(self, section), key_)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -164,6 +180,20 @@ class Config:
 
 SECTIONS = {"array": ArrayConfig, "memory": MemoryConfig, "clock": ClockConfig, "tech": TechConfig,
             "vector": VectorConfig}
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``"memory.dram_type"`` -> ("memory", "dram_type"); a bare key is an ``[array]`` key.
+    Raises ConfigError naming the key when the section or the key does not exist."""
+    section, _, name = key.rpartition(".") if isinstance(key, str) else ("", "", repr(key))
+    section = section or "array"
+    if section not in SECTIONS:
+        raise ConfigError(f"unknown config key {key!r}: no section [{section}]; sections: "
+                          f"{', '.join(SECTIONS)}")
+    known = [f.name for f in fields(SECTIONS[section])]
+    if name not in known:
+        raise ConfigError(f"unknown config key {section}.{name}; [{section}] has {', '.join(known)}")
+    return section, name
 
 
 def config_from_dict(data: dict[str, Any], *, source: str = "<dict>", name: str = "custom") -> Config:

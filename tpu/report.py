@@ -116,12 +116,13 @@ def gemm_document(report: dict) -> dict:
     return document("gemm", report["config"], **body)
 
 
-def scalesim_document(report, machine) -> dict:
+def scalesim_document(report, machine, area_mm2=None) -> dict:
     """``tpu scalesim``: SCALE-Sim's compute report (:class:`tpu.scalesim.Report`) for
-    ``machine``'s layers."""
+    ``machine``'s layers, with our machine's cycles, energy and DRAM bytes beside (and its area)."""
     data = report.to_dict()
+    extra = {} if area_mm2 is None else {"area_mm2": area_mm2.to_dict()}
     return document("scalesim", machine, scalesim_config=data["config"], layers=data["layers"],
-                    totals=data["totals"])
+                    totals=data["totals"], **extra)
 
 
 def roofline_document(config, machine, points, **body: Any) -> dict:

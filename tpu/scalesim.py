@@ -426,6 +426,8 @@ class LayerTiming:
     cycles: int
     stall_cycles: int = 0
     our_cycles: int | None = None
+    our_energy_pj: float | None = None
+    our_dram_bytes: int | None = None
 
     @property
     def folds(self) -> int:
@@ -480,6 +482,7 @@ class LayerTiming:
             "stall_cycles": self.stall_cycles,
             "mapping_efficiency": self.mapping_efficiency, "utilization": self.utilization,
             "compute_utilization": self.compute_utilization, "our_cycles": self.our_cycles,
+            "our_energy_pj": self.our_energy_pj, "our_dram_bytes": self.our_dram_bytes,
         }
 
 
@@ -508,6 +511,8 @@ class Totals:
     utilization: float  # all MACs over all PE-cycles
     compute_utilization: float  # mean over all folds of all layers
     our_cycles: int | None
+    our_energy_pj: float | None = None
+    our_dram_bytes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -544,30 +549,77 @@ def _totals(layers: tuple[LayerTiming, ...]) -> Totals:
         utilization=float(Fraction(sum(lt.macs for lt in layers), pe_cycles)) if pe_cycles else 0.0,
         compute_utilization=float(Fraction(computing) / folds) if folds else 0.0,
         our_cycles=None if not ours or None in ours else sum(ours),
+        our_energy_pj=_sum_known([lt.our_energy_pj for lt in layers]),
+        our_dram_bytes=_sum_known([lt.our_dram_bytes for lt in layers]),
     )
+
+
+def _sum_known(values):
+    return None if not values or None in values else sum(values)
 
 
 def simulate(config: ScaleSimConfig, layers: tuple[Layer, ...] | list[Layer],
              machine=None) -> Report:
     """SCALE-Sim's compute report for ``layers``; with ``machine`` (a ``tpu.config.Config``),
-    also the cycles our own machine takes for each layer (``our_cycles``)."""
+    also what our machine does with each layer (:func:`machine_report`): ``our_cycles``,
+    ``our_energy_pj``, ``our_dram_bytes``."""
+    ours = machine_report(layers, machine)["layers"] if machine is not None else None
     timings = []
-    ours: dict[tuple[int, int, int], int] = {}  # a depthwise row repeats one shape per channel
-    for layer in layers:
+    for i, layer in enumerate(layers):
         lt = layer_timing(layer, config.array_rows, config.array_cols, config.dataflow)
-        if machine is not None:
-            shape = (layer.m, layer.k, layer.n)
-            if shape not in ours:
-                ours[shape] = our_cycles(layer, machine)
-            lt = replace(lt, our_cycles=ours[shape])
+        if ours is not None:
+            o = ours[i]
+            lt = replace(lt, our_cycles=o["cycles"], our_energy_pj=o["energy_pj"]["total"],
+                         our_dram_bytes=sum(o["dram_bytes"].values()))
         timings.append(lt)
     return Report(config, tuple(timings))
 
 
+def machine_report(layers, machine) -> dict:
+    """Our machine on each layer, as the compiler runs it: the layer's GEMM (m = output pixels,
+    k = Fh·Fw·C, n = filters, as SCALE-Sim lowers it) is a one-layer program on ``machine`` —
+    DMA at its DRAM bandwidth, its buffer sizes, the scoreboard — timed from the shapes alone
+    (timing, traffic and energy do not depend on values). Layers of the same shape run once.
+    Returns a report like ``tpu run``'s: ``layers``, ``totals``, ``area_mm2``, ``config``."""
+    import numpy as np
+
+    from tpu.compiler import compile as compile_graph
+    from tpu.cost import area
+    from tpu.roofline import gemm_graph
+
+    runs: dict[tuple[int, int, int], dict] = {}
+    rows = []
+    from tpu import limits
+
+    for layer in layers:
+        shape = (layer.m, layer.k, layer.n)
+        if shape not in runs:
+            limits.check_bytes(layer.m * layer.k * 8, f"layer {layer.name!r} ({layer.m}x{layer.k}x{layer.n})")
+            x = np.random.default_rng(1).integers(0, 1 << machine.array.act_bits, (layer.m, layer.k))
+            runs[shape] = compile_graph(gemm_graph(*shape, machine), machine).run(x, values=False).totals
+        t = runs[shape]
+        rows.append({"name": layer.name, "m": layer.m, "k": layer.k, "n": layer.n,
+                     **{key: t[key] for key in ("macs", "cycles", "stall_cycles", "utilization",
+                                                "energy_pj", "dram_bytes", "sram_bytes")}})
+    pes = machine.array.rows * machine.array.cols
+    cycles = sum(r["cycles"] for r in rows)
+    macs = sum(r["macs"] for r in rows)
+
+    def total(key):
+        return {part: sum(r[key][part] for r in rows) for part in rows[0][key]} if rows else {}
+
+    totals = {"macs": macs, "cycles": cycles, "stall_cycles": sum(r["stall_cycles"] for r in rows),
+              "utilization": macs / (cycles * pes) if cycles else 0.0,
+              "seconds": cycles / machine.clock.hz, "energy_pj": total("energy_pj"),
+              "dram_bytes": total("dram_bytes"), "sram_bytes": total("sram_bytes")}
+    return {"config": machine.to_dict(), "model": "scalesim topology", "layers": rows,
+            "totals": totals, "area_mm2": area(machine).to_dict()}
+
+
 def our_cycles(layer: Layer, machine) -> int:
-    """Cycles our machine takes for ``layer`` lowered to GEMM as SCALE-Sim lowers it
-    (m = output pixels, k = Fh·Fw·C, n = filters)."""
-    # Imported here: the array model is a separate, heavier module that may not be built yet.
+    """Stall-free cycles of the array alone for ``layer`` lowered to GEMM as SCALE-Sim lowers
+    it (m = output pixels, k = Fh·Fw·C, n = filters)."""
+    # Imported here: the array model is a separate, heavier module.
     from tpu.array import gemm_cycles
 
     return int(gemm_cycles(layer.m, layer.k, layer.n, machine))
@@ -575,12 +627,20 @@ def our_cycles(layer: Layer, machine) -> int:
 
 def machine_from_scalesim(config: ScaleSimConfig, base=None):
     """Our machine for a SCALE-Sim config: the default preset (or ``base``) with the array's
-    rows, cols and dataflow taken from ArrayHeight, ArrayWidth and Dataflow."""
+    rows, cols and dataflow from ArrayHeight, ArrayWidth and Dataflow, its SRAM sizes (weight
+    buffer = FilterSramSzkB; unified buffer, which holds inputs and outputs, = IfmapSramSzkB +
+    OfmapSramSzkB) and, with InterfaceBandwidth USER, its DRAM bandwidth (the first Bandwidth
+    value, words of one byte per cycle)."""
     from tpu.config import load_config
 
     base = load_config(base)
+    changes = {"array.rows": config.array_rows, "array.cols": config.array_cols,
+               "array.dataflow": config.dataflow,
+               "memory.weight_buffer_bytes": config.filter_sram_kb * 1024,
+               "memory.unified_buffer_bytes": (config.ifmap_sram_kb + config.ofmap_sram_kb) * 1024}
+    if config.interface_bandwidth == "USER" and config.bandwidths:
+        changes["memory.dram_bytes_per_cycle"] = config.bandwidths[0]
     try:
-        return base.replace(rows=config.array_rows, cols=config.array_cols,
-                            dataflow=config.dataflow)
+        return base.replace(**changes)
     except ConfigError as exc:
         raise ConfigError(f"{config.source}: our machine cannot take this array: {exc}") from None

@@ -69,7 +69,8 @@ def test_mutated_model_is_read_or_refused(flips, cut):
 
 # random single-node graphs over every op the registry imports, with random attributes and shapes
 attr_values = st.one_of(st.integers(-3, 4), st.lists(st.integers(-2, 4), min_size=1, max_size=5),
-                        st.floats(-2, 2, allow_nan=False), st.sampled_from([b"NOTSET", b"constant", b"linear"]))
+                        st.floats(-2, 2, allow_nan=False),
+                        st.sampled_from([b"NOTSET", b"constant", b"linear"]))
 ATTRS = ["axis", "axes", "kernel_shape", "strides", "pads", "dilations", "group", "perm", "alpha", "beta",
          "transA", "transB", "keepdims", "epsilon", "mode", "ceil_mode", "count_include_pad", "split",
          "hidden_size", "direction", "start", "end", "allowzero", "min", "max"]

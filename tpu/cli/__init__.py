@@ -21,7 +21,7 @@ from tpu.cli.common import OutputFile, check_outputs
 from tpu.errors import TpuError
 
 # Subcommand modules, in the order `tpu --help` lists them. A module registers its own parser.
-COMMANDS = ("run", "compile", "gemm", "scalesim", "quant", "hdl", "roofline", "study")
+COMMANDS = ("run", "compile", "gemm", "scalesim", "sweep", "quant", "hdl", "roofline", "study")
 
 
 class Parser(argparse.ArgumentParser):

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from tpu.array import BACKENDS, gemm
 from tpu.array.activity import array_counts, gemm_dram
 from tpu.cli.common import OutputFile, add_config_arg, load_npy, output_folder, write_json, write_npy
 from tpu.config import load_config
 from tpu.cost import area, energy
+from tpu.errors import TpuError
 from tpu.report import gemm_document
 
 
 def register(sub) -> None:
     p = sub.add_parser("gemm", help="run one integer GEMM C = A·B on the array")
-    p.add_argument("--a", required=True, metavar="A.npy", help="activations, m×k integers")
-    p.add_argument("--b", required=True, metavar="B.npy", help="weights, k×n integers")
+    p.add_argument("--a", metavar="A.npy", help="activations, m×k integers")
+    p.add_argument("--b", metavar="B.npy", help="weights, k×n integers")
+    p.add_argument("--shape", metavar="MxKxN", help="instead of --a/--b: random operands over the "
+                   "array's operand ranges, A m×k and B k×n (the order every tpu command uses)")
     add_config_arg(p)
     p.add_argument("--dataflow", choices=("ws", "os", "is"), help="override the config's dataflow")
     p.add_argument("--backend", choices=BACKENDS, default="fast")
@@ -44,7 +49,7 @@ def run(args) -> int:
     config = load_config(args.config)
     if args.dataflow:
         config = config.replace(dataflow=args.dataflow)
-    a, b = load_npy(args.a, "A"), load_npy(args.b, "B")
+    a, b = _operands(args, config)
     result = gemm(a, b, config, backend=args.backend, waves=args.waves)
     report = gemm_report(result, config)
     if args.output:
@@ -68,3 +73,21 @@ def run(args) -> int:
           f"{e['register'] / 1e6:.3f}, sram {e['sram'] / 1e6:.3f}, dram {e['dram'] / 1e6:.3f})")
     print(f"  area         {report['area_mm2']['total']:>14.3f} mm²")
     return 0
+
+
+def _operands(args, config):
+    if args.shape is not None:
+        if args.a or args.b:
+            raise TpuError("give either --shape or --a and --b, not both")
+        from tpu.config import int_range
+        from tpu.roofline import parse_gemm
+
+        m, k, n = parse_gemm(args.shape)
+        rng = np.random.default_rng(0)
+        arr = config.array
+        (alo, ahi), (wlo, whi) = (int_range(arr.act_bits, arr.act_signed),
+                                  int_range(arr.weight_bits, arr.weight_signed))
+        return rng.integers(alo, ahi + 1, (m, k)), rng.integers(wlo, whi + 1, (k, n))
+    if not (args.a and args.b):
+        raise TpuError("give the operands: --a A.npy --b B.npy, or --shape MxKxN for random ones")
+    return load_npy(args.a, "A"), load_npy(args.b, "B")

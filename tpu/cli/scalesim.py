@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 from tpu.cli.common import OutputFile, write_json
 from tpu.config import load_config
+from tpu.cost import area
 from tpu.report import scalesim_document
 from tpu.scalesim import (
     Report,
@@ -37,7 +36,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--config", default=None, metavar="OURCFG",
         help="our machine: preset name or TOML file (default: edge-32 with the SCALE-Sim "
-             "config's ArrayHeight, ArrayWidth and Dataflow)",
+             "config's array, SRAM sizes and, in USER bandwidth mode, its bandwidth)",
     )
     p.set_defaults(func=run)
 
@@ -46,24 +45,24 @@ def run(args) -> int:
     cfg = parse_config(args.cfg)
     layers = parse_topology(args.topology, gemm=args.gemm)
     machine = load_config(args.config) if args.config else machine_from_scalesim(cfg)
-    try:
-        report = simulate(cfg, layers, machine)
-    except ImportError as exc:  # tpu.array.gemm_cycles not built yet: report SCALE-Sim's side
-        print(f"tpu scalesim: note: our cycles unavailable ({exc})", file=sys.stderr)
-        report = simulate(cfg, layers)
-    print(format_report(report, machine))
+    report = simulate(cfg, layers, machine)
+    machine_area = area(machine)
+    print(format_report(report, machine, machine_area.total))
     if args.json:
-        write_json(args.json, scalesim_document(report, machine))
+        write_json(args.json, scalesim_document(report, machine, machine_area))
     return 0
 
 
-def format_report(report: Report, machine) -> str:
+def format_report(report: Report, machine, area_mm2: float) -> str:
     cfg = report.config
-    a = machine.array
+    a, m = machine.array, machine.memory
     lines = [
         f"SCALE-Sim 3.0 compute report (stall-free): {cfg.array_rows}x{cfg.array_cols} "
         f"{cfg.dataflow}, config {cfg.source}",
-        f"our machine: {machine.name} ({a.rows}x{a.cols} {a.dataflow})",
+        f"ours: {machine.name} ({a.rows}x{a.cols} {a.dataflow}, weight buffer "
+        f"{m.weight_buffer_bytes >> 10} KiB, unified buffer {m.unified_buffer_bytes >> 10} KiB, "
+        f"{m.dram_bytes_per_cycle} DRAM bytes/cycle, {machine.tech.name}), area {area_mm2:.3f} mm²; "
+        f"each layer compiled as one GEMM (DMA, buffers, scoreboard)",
     ]
     if cfg.interface_bandwidth == "USER":
         lines.append("note: InterfaceBandwidth is USER; SCALE-Sim would add memory stalls to "
@@ -71,19 +70,22 @@ def format_report(report: Report, machine) -> str:
     lines.append("")
     width = max([len("layer"), len("total"), *(len(lt.layer.name) for lt in report.layers)])
     header = (f"{'layer':<{width}}  df  {'folds':>7}  {'cycles':>12}  {'map eff %':>9}  "
-              f"{'util %':>7}  {'our cycles':>12}")
+              f"{'util %':>7}  {'our cycles':>12}  {'our nJ':>10}  {'our DRAM B':>12}")
     lines += [header, "-" * len(header)]
     for lt in report.layers:
         lines.append(_row(lt.layer.name, lt.dataflow, lt.folds, lt.cycles, lt.mapping_efficiency,
-                          lt.utilization, lt.our_cycles, width))
+                          lt.utilization, lt, width))
     t = report.totals
     lines += ["-" * len(header),
-              _row("total", "", t.folds, t.cycles, t.mapping_efficiency, t.utilization,
-                   t.our_cycles, width)]
+              _row("total", "", t.folds, t.cycles, t.mapping_efficiency, t.utilization, t, width)]
     return "\n".join(lines)
 
 
 def _row(name, df, folds, cycles, mapping, util, ours, width) -> str:
-    our = "n/a" if ours is None else f"{ours:,}"
+    def show(value, fmt):
+        return "n/a" if value is None else format(value, fmt)
+
     return (f"{name:<{width}}  {df:<2}  {folds:>7,}  {cycles:>12,}  {100 * mapping:>9.2f}  "
-            f"{100 * util:>7.2f}  {our:>12}")
+            f"{100 * util:>7.2f}  {show(ours.our_cycles, ','):>12}  "
+            f"{show(None if ours.our_energy_pj is None else ours.our_energy_pj / 1e3, ',.1f'):>10}  "
+            f"{show(ours.our_dram_bytes, ','):>12}")

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tpu.array import gemm_many
+from tpu.array import gemm_many, plan_gemms
 from tpu.array.activity import array_counts, packed
 from tpu.compiler.operands import map_weights
 from tpu.compiler.program import Program
 from tpu.cost import area, energy
 from tpu.cost.energy import Counts, Energy, Operands
 from tpu.errors import TpuError
-from tpu.ops.core import MALFORMED, Numerics
+from tpu.ops.core import MALFORMED, Numerics, size
 from tpu.ops.matrix import zero_point
 
 
@@ -77,7 +77,10 @@ class RunResult:
 
 def run_program(program: Program, x, *, backend: str = "fast", requant: str = "float",
                 saturate_pairs: bool = False, waves=None,
-                progress: Callable[[int, int], None] | None = None) -> RunResult:
+                progress: Callable[[int, int], None] | None = None, values: bool = True) -> RunResult:
+    """Run ``program`` on the inputs ``x``. ``values=False`` reports the same timing, traffic and
+    energy without computing a value (every duration and count follows from the shapes alone:
+    the layers' GEMMs are planned from their MATMUL tiles), and returns no outputs."""
     config = program.config
     nx = Numerics(requant, saturate_pairs, config.array.acc_bits)
     graph = program.notes["graph"]
@@ -90,34 +93,47 @@ def run_program(program: Program, x, *, backend: str = "fast", requant: str = "f
         by_layer.setdefault(ins.layer, []).append(i)
     for layer in program.layers:
         node = layer.node
-        args = [env[t] if t else None for t in node.inputs]  # "": an absent optional input
+        args = [env[t] if t else None for t in node.inputs] if values else []  # "": absent input
         try:
             if layer.kind == "matmul":
-                env[node.output], counts[layer.index] = _run_matmul(
-                    program, layer, args, by_layer[layer.index], durations, backend, nx, waves)
+                matmuls = [i for i in by_layer[layer.index] if program.instrs[i].op == "MATMUL"]
+                if values:
+                    env[node.output], plan = _run_matmul(program, layer, args, matmuls, backend, nx, waves)
+                else:
+                    plan = plan_gemms([(ins.m[1] - ins.m[0], ins.k[1] - ins.k[0], ins.n[1] - ins.n[0])
+                                       for ins in (program.instrs[i] for i in matmuls)], config)
+                # each MATMUL occupies the matrix unit for the cycles it adds to the stream
+                for i, finish, before in zip(matmuls, plan.finish, (0, *plan.finish[:-1]), strict=True):
+                    durations[i] = finish - before
+                counts[layer.index] = array_counts(plan, config) + Counts(
+                    sram_writes=Operands(outputs=_nbytes(program, node.output)))
             else:
-                env[node.output] = node.run(args, nx)
+                if values:
+                    env[node.output] = node.run(args, nx)
+                if layer.kind == "vector":
+                    counts[layer.index] = _vector_counts(layer, program)
         except MALFORMED as exc:
             raise TpuError(f"node {node.name!r} ({node.op}): {type(exc).__name__}: {exc}") from None
-            if layer.kind == "vector":
-                counts[layer.index] = _vector_counts(layer, program, env)
         if progress:
             progress(layer.index + 1, len(program.layers))
     starts, ends, binding = _scoreboard(program, durations)
     layers = _layer_stats(program, starts, ends, binding, durations, counts, by_layer)
-    outputs = [env[o] for o in graph.outputs]
-    return RunResult(outputs, layers, _totals(layers, config, max(ends, default=0)), program, env, nx)
+    outputs = [env[o] for o in graph.outputs] if values else []
+    return RunResult(outputs, layers, _totals(layers, config, max(ends, default=0)), program,
+                     env if values else {}, nx)
 
 
-def _vector_counts(layer, program, env) -> Counts:
-    bits = program.config.array.act_bits
-    data = [t for i, t in enumerate(layer.node.inputs)
-            if t and i not in set(getattr(layer.node, "params", ()))]
-    moved = sum(packed(np.size(env[t]), bits if env[t].dtype.kind in "iu" else 32) for t in data)
-    out = env[layer.node.output]
+def _nbytes(program: Program, tensor: str) -> int:
+    """Bytes of a tensor as the machine stores it (program.notes: shapes and stored widths)."""
+    return packed(size(program.notes["shapes"][tensor]), program.notes["bits"][tensor])
+
+
+def _vector_counts(layer, program) -> Counts:
+    params = set(getattr(layer.node, "params", ()))
+    moved = sum(_nbytes(program, t) for i, t in enumerate(layer.node.inputs) if t and i not in params)
     w = layer.work
     return Counts(sram_reads=Operands(inputs=moved),
-                  sram_writes=Operands(outputs=packed(out.size, bits if out.dtype.kind in "iu" else 32)),
+                  sram_writes=Operands(outputs=_nbytes(program, layer.node.output)),
                   vector_alu=w.alu, vector_mul=w.mul, vector_lut=w.lut, vector_fp=w.fp)
 
 
@@ -135,9 +151,10 @@ def _mappings(layer, args, config):
                  for b in node.weights(args))
 
 
-def _run_matmul(program, layer, args, instr_ids, durations, backend, nx: Numerics, waves):
+def _run_matmul(program, layer, args, matmuls, backend, nx: Numerics, waves):
     """The layer's MATMUL instructions as one stream on the array (the matrix unit pipelines
-    consecutive MATMULs); accumulators restored exactly, then requantized."""
+    consecutive MATMULs); accumulators restored exactly, then requantized. Returns the output
+    and the stream's plan."""
     config = program.config
     node = layer.node
     args = [np.asarray(a, np.int64) for a in args]
@@ -145,16 +162,12 @@ def _run_matmul(program, layer, args, instr_ids, durations, backend, nx: Numeric
     mapped = _mappings(layer, args, config)
     packs = [np.concatenate([patches[g] for g in pack], axis=1) + m.dx
              for pack, m in zip(layer.packs, mapped, strict=True)]
-    matmuls = [i for i in instr_ids if program.instrs[i].op == "MATMUL"]
     jobs = []
     for i in matmuls:
         ins = program.instrs[i]
         (m0, m1), (n0, n1), (k0, k1) = ins.m, ins.n, ins.k
         jobs.append((packs[ins.group][m0:m1, k0:k1], mapped[ins.group].w[k0:k1, n0:n1]))
     r = gemm_many(jobs, config, backend=backend, waves=waves)
-    # each MATMUL occupies the matrix unit for the cycles it adds to the stream
-    for i, finish, before in zip(matmuls, r.finish, (0, *r.finish[:-1]), strict=True):
-        durations[i] = finish - before
     outs = [np.zeros((layer.m, m.w.shape[1]), np.int64) for m in mapped]
     for i, part in zip(matmuls, r.outputs, strict=True):
         ins = program.instrs[i]
@@ -169,10 +182,7 @@ def _run_matmul(program, layer, args, instr_ids, durations, backend, nx: Numeric
         y = _activate_on_rtl(config, acc, node, waves)
     else:
         y = node.requantize(acc, nx.requant)  # (rows, channels): channel axis 1
-    y = node.to_output(y, [a.shape for a in args])
-    total = array_counts(r.plan, config) + Counts(
-        sram_writes=Operands(outputs=packed(y.size, config.array.act_bits)))
-    return y, total
+    return node.to_output(y, [a.shape for a in args]), r.plan
 
 
 def _activate_on_rtl(config, acc: np.ndarray, node, waves) -> np.ndarray:

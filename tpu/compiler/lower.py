@@ -271,7 +271,8 @@ def build_program(graph: Graph, config: Config, batch: int | dict = 1, depthwise
         if not resident:
             in_dram.add(node.output)
     return Program(graph.name, batch, config, layers, tuple(em.instrs),
-                   notes={"inputs": graph.inputs, "outputs": graph.outputs, "graph": graph})
+                   notes={"inputs": graph.inputs, "outputs": graph.outputs, "graph": graph,
+                          "shapes": shapes, "bits": bits})
 
 
 def input_elements(layer: Layer, m0: int, m1: int, groups: int) -> int:

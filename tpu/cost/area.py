@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from tpu.cost.buffers import buffers
 from tpu.cost.tech import Tech, check_widths, load_tech
 
 UM2_PER_MM2 = 1e6
@@ -44,10 +45,10 @@ def pe_area_um2(tech: Tech, array) -> float:
     return mac + pe_register_bits(array) * tech.register.area_um2_per_bit
 
 
-def sram_area_mm2(tech: Tech, size_bytes: int) -> float:
-    check_widths(size_bytes=size_bytes)
-    s = tech.sram
-    return size_bytes * 8 * s.bitcell_um2 / s.array_efficiency / UM2_PER_MM2
+def sram_area_mm2(tech: Tech, size_bytes: int, width_bits: int) -> float:
+    """One SRAM macro of ``size_bytes`` with a ``width_bits`` port (the table's fitted law)."""
+    check_widths(size_bytes=size_bytes, width_bits=width_bits)
+    return tech.sram.area_um2(size_bytes, width_bits) / UM2_PER_MM2
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,7 @@ class Area:
 def area(config) -> Area:
     """Array = rows x cols PEs; sram = weight buffer + unified buffer + accumulators."""
     tech = load_tech(config.tech.name)
-    a, m = config.array, config.memory
+    a = config.array
     array = a.rows * a.cols * pe_area_um2(tech, a) / UM2_PER_MM2
-    sram = sum(
-        sram_area_mm2(tech, size)
-        for size in (m.weight_buffer_bytes, m.unified_buffer_bytes, m.accumulator_bytes)
-    )
+    sram = sum(sram_area_mm2(tech, b.size_bytes, b.port_bits) for b in buffers(config).values())
     return Area(array=array, sram=sram)

@@ -4,8 +4,9 @@
 
 - mac: ``macs`` x (int multiplier ``act_bits x weight_bits`` + ``acc_bits`` adder);
 - register: PE pipeline-register writes (activation, weight, partial sum) x bits x pJ/bit;
-- sram: bytes read/written per operand x per-byte access energy of the buffer that holds it
-  (weights: weight buffer; inputs/outputs: unified buffer; partial sums: accumulator SRAM);
+- sram: bytes read/written per operand x per-byte share of one port access of the buffer that
+  holds it (weights: weight buffer; inputs/outputs: unified buffer; partial sums: accumulator
+  SRAM), each buffer an SRAM of its capacity and port width (tpu.cost.buffers);
 - dram: DRAM bytes x 8 x pJ/bit of ``memory.dram_type``;
 - vector: the vector unit's element operations: ``alu`` an ``acc_bits`` integer add, ``mul`` an
   ``act_bits`` integer multiply, ``lut`` one read of a 2^act_bits-entry table (an SRAM of that
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from tpu.cost.buffers import buffers
 from tpu.cost.tech import Tech, check_widths, load_tech
 from tpu.errors import ConfigError
 
@@ -49,10 +51,10 @@ def register_energy_pj(tech: Tech, bits: int) -> float:
 
 
 def sram_energy_pj(tech: Tech, size_bytes: int, width_bits: int, write: bool = False) -> float:
-    """One ``width_bits`` access to an SRAM of ``size_bytes`` (linear in width, ~sqrt(size))."""
+    """One access of a ``width_bits`` port to an SRAM of ``size_bytes`` (the table's fitted law)."""
     check_widths(size_bytes=size_bytes, width_bits=width_bits)
-    per_bit = tech.sram.read_pj_per_bit(size_bytes)
-    return per_bit * width_bits * (tech.sram.write_factor if write else 1.0)
+    s = tech.sram
+    return s.write_pj(size_bytes, width_bits) if write else s.read_pj(size_bytes, width_bits)
 
 
 def dram_energy_pj_per_bit(tech: Tech, dram_type: str) -> float:
@@ -168,33 +170,31 @@ class Energy:
         return asdict(self)
 
 
-def _sram_pj_per_byte(tech: Tech, size_bytes: int, write: bool) -> float:
-    # The model is linear in port width, so energy per byte moved does not depend on the port.
-    return sram_energy_pj(tech, size_bytes, 8, write)
+def _sram_pj_per_byte(tech: Tech, buffer, write: bool) -> float:
+    # bytes move a whole port at a time; a partly filled port access costs a whole one, which
+    # the byte counts (packed operands) do not see, so this is the per-byte share of a full one
+    return sram_energy_pj(tech, buffer.size_bytes, buffer.port_bits, write) / (buffer.port_bits / 8)
 
 
 def energy(counts: Counts, config) -> Energy:
     """Energy of ``counts`` on the machine ``config`` (a tpu.config.Config)."""
     tech = load_tech(config.tech.name)
-    a, m = config.array, config.memory
+    a = config.array
     mac = counts.macs * mac_energy_pj(tech, a.act_bits, a.weight_bits, a.acc_bits)
     register = (
         counts.act_register_writes * register_energy_pj(tech, a.act_bits)
         + counts.weight_register_writes * register_energy_pj(tech, a.weight_bits)
         + counts.psum_register_writes * register_energy_pj(tech, a.acc_bits)
     )
-    buffers = {
-        "weights": m.weight_buffer_bytes,
-        "inputs": m.unified_buffer_bytes,
-        "outputs": m.unified_buffer_bytes,
-    }
+    b = buffers(config)
+    holds = {"weights": b["weights"], "inputs": b["unified"], "outputs": b["unified"]}
     sram = 0.0
-    for operand, size in buffers.items():
-        sram += getattr(counts.sram_reads, operand) * _sram_pj_per_byte(tech, size, False)
-        sram += getattr(counts.sram_writes, operand) * _sram_pj_per_byte(tech, size, True)
-    sram += counts.accumulator_reads * _sram_pj_per_byte(tech, m.accumulator_bytes, False)
-    sram += counts.accumulator_writes * _sram_pj_per_byte(tech, m.accumulator_bytes, True)
-    dram = counts.dram_bytes.total * 8 * dram_energy_pj_per_bit(tech, m.dram_type)
+    for operand, buffer in holds.items():
+        sram += getattr(counts.sram_reads, operand) * _sram_pj_per_byte(tech, buffer, False)
+        sram += getattr(counts.sram_writes, operand) * _sram_pj_per_byte(tech, buffer, True)
+    sram += counts.accumulator_reads * _sram_pj_per_byte(tech, b["accumulators"], False)
+    sram += counts.accumulator_writes * _sram_pj_per_byte(tech, b["accumulators"], True)
+    dram = counts.dram_bytes.total * 8 * dram_energy_pj_per_bit(tech, config.memory.dram_type)
     return Energy(mac=mac, register=register, sram=sram, dram=dram,
                   vector=vector_energy(counts, config, tech))
 

@@ -7,12 +7,17 @@ A table gives measured points; the model between and beyond them is:
 - integer multipliers: the same in the product ``a_bits * w_bits`` (an n x n point sits at n^2),
   so multipliers grow with the square of the width (Horowitz ISSCC 2014; Accelergy's Aladdin
   plug-in uses the same quadratic rule);
-- SRAM read energy per ``width_bits`` access: log-log interpolation in capacity through the
-  points, ``size ** size_exponent`` beyond them, linear in the port width;
-- SRAM area: ``bytes * 8 * bitcell_um2 / array_efficiency``.
+- SRAM read energy, write energy (per access of the port's width) and area: each a power law
+  ``y = k * bytes**a * width_bits**b`` fitted by least squares (in logs) to the table's
+  (capacity, port width) points, e.g. CACTI runs; the loader refuses a fit that does not grow
+  with both capacity and width.
 
-Interpolating through every point reproduces each published value exactly and keeps the model
-monotone, since the loader requires points that increase.
+Interpolating through every adder/multiplier point reproduces each published value exactly and
+keeps the model monotone, since the loader requires points that increase.
+
+``[tech] name`` in a config is a bundled table's name or the path of a TOML file with the same
+schema (``load_tech("my_tech.toml")``); sections other than these are refused, so a table written
+for a newer schema fails with the key named rather than being half read.
 """
 
 from __future__ import annotations
@@ -80,28 +85,47 @@ class RegisterCost:
 
 
 @dataclass(frozen=True)
+class PowerLaw:
+    """``y = exp(log_k) * bytes**capacity_exp * width_bits**width_exp``."""
+
+    log_k: float
+    capacity_exp: float
+    width_exp: float
+
+    def __call__(self, size_bytes: float, width_bits: float) -> float:
+        return math.exp(self.log_k + self.capacity_exp * math.log(size_bytes)
+                        + self.width_exp * math.log(width_bits))
+
+    @classmethod
+    def fit(cls, sizes, widths, values) -> PowerLaw:
+        """Least squares in logs through (size, width, value) points."""
+        import numpy as np
+
+        x = np.column_stack([np.ones(len(sizes)), np.log(sizes), np.log(widths)])
+        coef, *_ = np.linalg.lstsq(x, np.log(values), rcond=None)
+        return cls(*(float(c) for c in coef))
+
+
+@dataclass(frozen=True)
 class SramCost:
-    width_bits: int
-    sizes: tuple[float, ...]  # capacity in bytes
-    read_pj: tuple[float, ...]  # read energy per width_bits access at each size
-    size_exponent: float
-    write_factor: float
-    bitcell_um2: float
-    array_efficiency: float
+    """One SRAM macro against its capacity (bytes) and port width (bits): energy per access of
+    the whole port, read or write, and area. ``points`` are the (bytes, width_bits, read_pj,
+    write_pj, area_um2) the laws were fitted to."""
+
+    read: PowerLaw
+    write: PowerLaw
+    area: PowerLaw
+    points: tuple[tuple[float, ...], ...]
     source: str
 
-    def read_pj_per_bit(self, size_bytes: float) -> float:
-        logs = tuple(math.log(s) for s in self.sizes)
-        lx = math.log(size_bytes)
-        if lx <= logs[0]:
-            e = self.read_pj[0] * (size_bytes / self.sizes[0]) ** self.size_exponent
-        elif lx >= logs[-1]:
-            e = self.read_pj[-1] * (size_bytes / self.sizes[-1]) ** self.size_exponent
-        else:
-            i = bisect.bisect_right(logs, lx)
-            t = (lx - logs[i - 1]) / (logs[i] - logs[i - 1])
-            e = math.exp(math.log(self.read_pj[i - 1]) * (1 - t) + math.log(self.read_pj[i]) * t)
-        return e / self.width_bits
+    def read_pj(self, size_bytes: float, width_bits: float) -> float:
+        return self.read(size_bytes, width_bits)
+
+    def write_pj(self, size_bytes: float, width_bits: float) -> float:
+        return self.write(size_bytes, width_bits)
+
+    def area_um2(self, size_bytes: float, width_bits: float) -> float:
+        return self.area(size_bytes, width_bits)
 
 
 @dataclass(frozen=True)
@@ -147,11 +171,39 @@ def available_tables(tables_dir: Path | None = None) -> list[str]:
     return sorted(p.stem for p in (tables_dir or TABLE_DIR).glob("*.toml"))
 
 
+def is_table_path(name: str) -> bool:
+    """A ``[tech] name`` that names a file (``my_tech.toml``, ``tables/x.toml``) rather than a
+    bundled table."""
+    return isinstance(name, str) and (name.endswith(".toml") or "/" in name or "\\" in name)
+
+
 def load_tech(name: str, tables_dir: str | Path | None = None) -> Tech:
-    """Load the table ``<name>.toml`` (from ``tables_dir``, default: the packaged tables)."""
+    """Load a bundled table by name (``"horowitz45"``; from ``tables_dir`` when given) or a
+    user's table by path (``"my_tech.toml"``, relative to the working directory)."""
+    if is_table_path(name):
+        path = Path(name).resolve()
+        return _load_file(path, path.stat().st_mtime_ns if path.is_file() else 0)
     if tables_dir is None:
         return _load_packaged(name)
     return _load(name, Path(tables_dir))
+
+
+def table_digest(name: str) -> str:
+    """SHA-256 of the table's text: what a result computed with it depends on (a user's file
+    may change under the same path)."""
+    import hashlib
+
+    return hashlib.sha256(table_path(name).read_bytes()).hexdigest()
+
+
+def table_path(name: str) -> Path:
+    if is_table_path(name):
+        path = Path(name).resolve()
+        if not path.is_file():
+            raise ConfigError(f"{name}: technology table file not found")
+        return path
+    load_tech(name)  # the error for an unknown name
+    return TABLE_DIR / f"{name}.toml"
 
 
 @cache
@@ -159,15 +211,29 @@ def _load_packaged(name: str) -> Tech:
     return _load(name, TABLE_DIR)
 
 
+@cache
+def _load_file(path: Path, mtime_ns: int) -> Tech:  # mtime: a rewritten file is read again
+    if not path.is_file():
+        raise ConfigError(f"{path}: technology table file not found")
+    return _read(path, path.stem)
+
+
 def _load(name: str, tables_dir: Path) -> Tech:
     path = tables_dir / f"{name}.toml"
     if not isinstance(name, str) or not _NAME.match(name) or not path.is_file():
         raise ConfigError(
             f"unknown technology table {name!r}; available: "
-            f"{', '.join(available_tables(tables_dir)) or '(none)'}"
+            f"{', '.join(available_tables(tables_dir)) or '(none)'}; or give the path of a "
+            f"TOML table with the same schema (ending in .toml)"
         )
+    return _read(path, name)
+
+
+def _read(path: Path, name: str) -> Tech:
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return _Reader(path).tech(name, data)
@@ -226,6 +292,32 @@ class _Reader:
                 raise self.fail(f"{full}[{i}]", "must increase over the previous point")
         return out
 
+    def sram(self, sec: Mapping) -> SramCost:
+        rows = sec.get("points")
+        if not isinstance(rows, list) or len(rows) < 3:
+            raise self.fail("sram.points", "must be a list of at least 3 points [bytes, width_bits, "
+                                           "read_pj, write_pj, area_um2]")
+        pts = []
+        for i, row in enumerate(rows):
+            if not (isinstance(row, list) and len(row) == 5 and all(
+                    isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in row)):
+                raise self.fail(f"sram.points[{i}]", "must be [bytes, width_bits, read_pj, write_pj, "
+                                                     f"area_um2], five positive numbers, got {row!r}")
+            pts.append(tuple(float(v) for v in row))
+        sizes, widths = [p[0] for p in pts], [p[1] for p in pts]
+        if len(set(sizes)) < 2 or len(set(widths)) < 2:
+            raise self.fail("sram.points", "must span at least two capacities and two port widths "
+                                           "(the model is fitted in both)")
+        laws = {}
+        for col, what in ((2, "read_pj"), (3, "write_pj"), (4, "area_um2")):
+            law = PowerLaw.fit(sizes, widths, [p[col] for p in pts])
+            if law.capacity_exp <= 0 or law.width_exp < 0:
+                raise self.fail("sram.points", f"give a {what} that falls with capacity or port width "
+                                f"(fitted exponents {law.capacity_exp:.3g}, {law.width_exp:.3g})")
+            laws[what] = law
+        return SramCost(laws["read_pj"], laws["write_pj"], laws["area_um2"], tuple(pts),
+                        self.string(sec, "source", "sram."))
+
     def curve(self, data: Mapping, key: str, square: bool) -> CostCurve:
         sec = self.table(data, key, {"source", "points"})
         pts = self.points(sec, "points", 3, f"{key}.")
@@ -239,7 +331,7 @@ class _Reader:
         unknown = sorted(set(data) - top)
         if unknown:
             raise self.fail(unknown[0], f"is not a known key; expected {sorted(top)}")
-        if data.get("name") != name:
+        if not isinstance(data.get("name"), str) or data.get("name") != name:
             raise self.fail("name", f"must equal the file name {name!r}, got {data.get('name')!r}")
 
         fp_sec = self.table(data, "fp", set(FP_FORMATS))
@@ -256,17 +348,7 @@ class _Reader:
                                 self.positive(reg, "area_um2_per_bit", "register."),
                                 self.string(reg, "source", "register."))
 
-        s = self.table(data, "sram", {"source", "width_bits", "points", "size_exponent",
-                                      "write_factor", "bitcell_um2", "array_efficiency"})
-        pts = self.points(s, "points", 2, "sram.")
-        efficiency = self.positive(s, "array_efficiency", "sram.")
-        if efficiency > 1:
-            raise self.fail("sram.array_efficiency", f"must be at most 1, got {efficiency}")
-        sram = SramCost(int(self.positive(s, "width_bits", "sram.")), tuple(p[0] for p in pts),
-                        tuple(p[1] for p in pts), self.positive(s, "size_exponent", "sram."),
-                        self.positive(s, "write_factor", "sram."),
-                        self.positive(s, "bitcell_um2", "sram."), efficiency,
-                        self.string(s, "source", "sram."))
+        sram = self.sram(self.table(data, "sram", {"source", "points"}))
 
         d = self.table(data, "dram", {"source", "pj_per_bit"})
         per_bit = self.table(d, "pj_per_bit", set(DRAM_TYPES), "dram.")

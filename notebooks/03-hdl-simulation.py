@@ -1,59 +1,41 @@
-"""Write notebooks/03-hdl-simulation.ipynb from the cell sources below, with empty outputs.
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
 
-The cells live here as plain strings so they can be reviewed and diffed as code; the notebook
-is rendered by ``notebooks/_build.py``'s ``render`` (same kernelspec and cell ids as the other
-notebooks). After editing a cell, run
+# %% [markdown]
+# # The same machine in Verilog: simulation, waveforms and synthesized area
+#
+# The systolic array also exists as hardware description (`hdl/`, Amaranth 0.5), generated from
+# the same config as the Python models. This notebook
+#
+# 1. generates the Verilog of a small machine (a 4×4 weight-stationary int8 array, int32
+#    accumulators) and looks at what came out,
+# 2. replays GEMMs through the RTL with cocotb on Verilator — driven with exactly the per-cycle
+#    stimulus the Python cycle model saw — and checks values **and** the cycle each result row
+#    leaves,
+# 3. reads the simulator's VCD file back and plots a stretch of it: the skewed wavefront entering
+#    the array and the de-skewed results leaving it,
+# 4. classifies one 8×8 digits image with the int8 CNN, every matrix layer run on the RTL,
+# 5. compares the analytic area model (`tpu.cost`, Horowitz 45 nm) with yosys's synthesized PE at
+#    4, 8 and 16 bits.
+#
+# The first RTL run builds one simulator (about a minute on 2 cores); it is cached in `build/sim/`
+# (git-ignored) and reused by every later run. Everything else this notebook writes goes to a
+# temporary folder that is deleted at the end. The conclusions at the bottom are written from the
+# numbers computed here.
 
-    .venv/bin/python notebooks/_build_03.py            # rewrite the notebook
-    .venv/bin/python notebooks/_build_03.py --check    # exit 1 if it is out of date
-"""
-
-from __future__ import annotations
-
-import importlib.util
-import sys
-from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-NAME = "03-hdl-simulation.ipynb"
-
-
-def _load_shared_builder():
-    """notebooks/_build.py: the cell helpers and the renderer all notebooks share."""
-    spec = importlib.util.spec_from_file_location("notebooks_build", HERE / "_build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_shared = _load_shared_builder()
-md, code = _shared.md, _shared.code
-
-
-HDL = [
-    md(r"""
-# The same machine in Verilog: simulation, waveforms and synthesized area
-
-The systolic array also exists as hardware description (`hdl/`, Amaranth 0.5), generated from
-the same config as the Python models. This notebook
-
-1. generates the Verilog of a small machine (a 4×4 weight-stationary int8 array, int32
-   accumulators) and looks at what came out,
-2. replays GEMMs through the RTL with cocotb on Verilator — driven with exactly the per-cycle
-   stimulus the Python cycle model saw — and checks values **and** the cycle each result row
-   leaves,
-3. reads the simulator's VCD file back and plots a stretch of it: the skewed wavefront entering
-   the array and the de-skewed results leaving it,
-4. classifies one 8×8 digits image with the int8 CNN, every matrix layer run on the RTL,
-5. compares the analytic area model (`tpu.cost`, Horowitz 45 nm) with yosys's synthesized PE at
-   4, 8 and 16 bits.
-
-The first RTL run builds one simulator (about a minute on 2 cores); it is cached in `build/sim/`
-(git-ignored) and reused by every later run. Everything else this notebook writes goes to a
-temporary folder that is deleted at the end. The conclusions at the bottom are written from the
-numbers computed here.
-"""),
-    code(r"""
+# %%
 import dataclasses
 import os
 import re
@@ -78,7 +60,8 @@ from tpu.frontend import load_onnx
 from tpu.nn.digits import bundled_model, load_digits_split
 from tpu.report import markdown_table
 
-%matplotlib inline
+# %matplotlib inline
+plt.rcParams["figure.dpi"] = 150  # inline PNGs at 150 dpi
 START = time.perf_counter()
 WORK = tempfile.TemporaryDirectory(prefix="tpu-nb03-")  # every file this notebook writes
 TMP = Path(WORK.name)
@@ -106,14 +89,14 @@ def table(rows, columns):
 a = CONFIG.array
 print(f"design: {a.rows}×{a.cols} {a.dataflow}, int{a.act_bits}×int{a.weight_bits} → "
       f"int{a.acc_bits}, double-buffered accumulators of {PARAMS.acc_rows} rows per half")
-"""),
-    md(r"""
-## 1. The generated Verilog
 
-`hdl.export.verilog_sources` (what `tpu hdl verilog` writes) turns the config into two
-top-levels: the matrix unit (skew, PE grid, de-skew, accumulators) and the activation unit.
-"""),
-    code(r"""
+# %% [markdown]
+# ## 1. The generated Verilog
+#
+# `hdl.export.verilog_sources` (what `tpu hdl verilog` writes) turns the config into two
+# top-levels: the matrix unit (skew, PE grid, de-skew, accumulators) and the activation unit.
+
+# %%
 sources = verilog_sources(CONFIG)
 for name, text in sources.items():
     (TMP / f"{name}.v").write_text(text)
@@ -131,22 +114,22 @@ print(f"matrix_unit modules: {len(pes)} PEs ({pes[0].rsplit('.', 1)[-1]} … "
 table(sorted(ports, key=lambda p: p[0]),
       {"direction": lambda p: p[0], "port": lambda p: f"`{p[2]}`",
        "bits": lambda p: str(int(p[1] or 0) + 1)})
-"""),
-    md(r"""
-The activation and weight buses are one lane per array row/column (`x_data` is R × 8 bits,
-`w_data` C × 8), results come out a whole row at a time (`out_data`, C × 32 bits) and the
-accumulator write port (`acc_*`) shows what is added into the double-buffered accumulators.
 
-## 2. GEMMs on the RTL, cycle for cycle
+# %% [markdown]
+# The activation and weight buses are one lane per array row/column (`x_data` is R × 8 bits,
+# `w_data` C × 8), results come out a whole row at a time (`out_data`, C × 32 bits) and the
+# accumulator write port (`acc_*`) shows what is added into the double-buffered accumulators.
+#
+# ## 2. GEMMs on the RTL, cycle for cycle
+#
+# `gemm(a, b, config, backend="rtl")` builds the Python model's per-cycle stimulus for the GEMM
+# (weight-row writes, streamed activation vectors, accumulator addresses), has cocotb drive those
+# values into the simulated Verilog one clock at a time, records every row that leaves the array
+# and assembles C from them exactly as the cycle model does. Four shapes with random full-range
+# int8 operands: one tile, partial tiles in every dimension, and the 64×9·9×8 GEMM of the digits
+# CNN's first convolution.
 
-`gemm(a, b, config, backend="rtl")` builds the Python model's per-cycle stimulus for the GEMM
-(weight-row writes, streamed activation vectors, accumulator addresses), has cocotb drive those
-values into the simulated Verilog one clock at a time, records every row that leaves the array
-and assembles C from them exactly as the cycle model does. Four shapes with random full-range
-int8 operands: one tile, partial tiles in every dimension, and the 64×9·9×8 GEMM of the digits
-CNN's first convolution.
-"""),
-    code(r"""
+# %%
 rng = np.random.default_rng(7)
 SHAPES = [(4, 4, 4), (10, 9, 6), (23, 13, 11), (64, 9, 8)]
 runs = []
@@ -174,7 +157,7 @@ table(runs, {
     "closed form": lambda r: str(r["analytic"]),
     "C = A·B (both)": lambda r: yes[r["values"]],
     "every row on the same cycle": lambda r: yes[r["per_cycle"]],
-    "RTL run (s)": lambda r: f"{r['seconds']:.1f}",
+    "RTL run": lambda r: f"{r['seconds']:.1f} s",
 })
 assert all(r["values"] and r["per_cycle"] and r["cycle"] == r["rtl"] == r["analytic"]
            for r in runs)
@@ -182,17 +165,18 @@ later = [r["seconds"] for r in runs[1:]]
 print(f"first RTL run {runs[0]['seconds']:.0f} s (includes building the simulator unless "
       f"build/sim/ had it), later runs {min(later):.1f}–{max(later):.1f} s each "
       f"(mostly starting the simulator)")
-"""),
-    md(r"""
-## 3. The waveform: the skewed wavefront
 
-To make the picture readable, one more GEMM with labelled operands: `A[m, k] = 10·(m+1) + k`
-(so `53` is row 4, lane 3, counting from 0) and `B` the identity, so result column `j` of row
-`m` is `A[m, j]` again and every value can be followed from the input port to the output port.
-With `waves=` the RTL run writes a VCD file; a 30-line reader turns it into
-`{signal: (times, values)}`.
-"""),
-    code(r"""
+
+# %% [markdown]
+# ## 3. The waveform: the skewed wavefront
+#
+# To make the picture readable, one more GEMM with labelled operands: `A[m, k] = 10·(m+1) + k`
+# (so `53` is row 4, lane 3, counting from 0) and `B` the identity, so result column `j` of row
+# `m` is `A[m, j]` again and every value can be followed from the input port to the output port.
+# With `waves=` the RTL run writes a VCD file; a 30-line reader turns it into
+# `{signal: (times, values)}`.
+
+# %%
 def read_vcd(path, names):
     # {name: (times, values, width)} of the wanted signals ("scope.sub.signal" names).
     # Values are unsigned integers, one per change; x/z bits read as 0.
@@ -248,13 +232,14 @@ SIGNALS = ([f"{PORT}.{s}" for s in ("clk", "w_valid", "x_valid", "x_data", "out_
 waves, vcd_end = read_vcd(vcd_path, SIGNALS)
 print(f"{vcd_path.name}: {vcd_path.stat().st_size / 1024:,.0f} KiB, "
       f"{len(waves[PORT + '.clk'][0]) // 2} clock cycles; read {len(waves)} signals")
-"""),
-    md(r"""
-Which clock edge latches stimulus row 0 is not assumed: the notebook finds the rising edge at
-which the port values seen in the VCD equal the stimulus, then checks that every input row and
-every output row in the file equals the cycle model's, edge by edge.
-"""),
-    code(r"""
+
+
+# %% [markdown]
+# Which clock edge latches stimulus row 0 is not assumed: the notebook finds the rising edge at
+# which the port values seen in the VCD equal the stimulus, then checks that every input row and
+# every output row in the file equals the cycle model's, edge by edge.
+
+# %%
 def signed(v, bits):
     v = np.asarray(v, dtype=object)
     return np.where(v >= 1 << (bits - 1), v - (1 << bits), v).astype(np.int64)
@@ -296,8 +281,9 @@ assert np.array_equal(vcd_valid, out.valid)
 assert np.array_equal(vcd_out[out.valid], out.data[out.valid])
 print(f"stimulus row t is latched by rising edge {E0} + t (edges 0–{E0 - 1}: reset); all {T} "
       f"input rows and {int(out.valid.sum())} result rows in the VCD equal the cycle model's")
-"""),
-    code(r"""
+
+
+# %%
 def delay(src, dst, mask):
     # the d with dst[t + d] == src[t] wherever mask[t] (the first that fits)
     for d in range(len(src)):
@@ -318,8 +304,9 @@ latency = int(np.flatnonzero(out.valid)[0] - np.flatnonzero(st.x_valid)[0])
 print(f"measured: lane i reaches PE(i,0) {skew} cycles after the port; column j's result "
       f"waits {deskew} cycles in the de-skew; first row in → first row out {latency} cycles "
       f"(the cycle model's latency R + C − 2 = {PARAMS.latency})")
-"""),
-    code(r"""
+
+
+# %%
 def draw_bus(ax, y, name, x0, x1, color, lane=None, lane_bits=None, h=0.34):
     ts, _, _ = waves[name]
     xs = np.r_[(ts - edges[E0]) / PERIOD, np.inf]
@@ -371,24 +358,24 @@ ax.set_title(f"{vcd_path.name}: skewed wavefront in, de-skewed result rows out")
 for s in ("top", "right", "left"):
     ax.spines[s].set_visible(False)
 show(fig)
-"""),
-    md(r"""
-How to read the figure, top to bottom: weight rows are written into a bank (`w_valid`), then
-the rows of A arrive at the port as whole vectors (blue; cocotb drives the ports after a falling
-edge, half a cycle before the rising edge that latches them). The input skew is the orange band:
-a lane that reaches its PE row later than lane 0 is what makes each partial sum meet its next
-operand as it moves down a column. The red band is the partial sums leaving the bottom row of
-PEs, column by column, and the green band what the de-skew makes of them at the output port.
-The delays measured from these signals are printed above the figure.
 
-## 4. One digits image through the RTL
+# %% [markdown]
+# How to read the figure, top to bottom: weight rows are written into a bank (`w_valid`), then
+# the rows of A arrive at the port as whole vectors (blue; cocotb drives the ports after a falling
+# edge, half a cycle before the rising edge that latches them). The input skew is the orange band:
+# a lane that reaches its PE row later than lane 0 is what makes each partial sum meet its next
+# operand as it moves down a column. The red band is the partial sums leaving the bottom row of
+# PEs, column by column, and the green band what the de-skew makes of them at the output port.
+# The delays measured from these signals are printed above the figure.
+#
+# ## 4. One digits image through the RTL
+#
+# The bundled int8 CNN (post-training quantized with 256 training images), compiled for this 4×4
+# machine. With `backend="rtl"` every MATMUL instruction of the program runs on the simulated
+# matrix unit (one simulator launch each); convolutions, requantization and pooling stay in
+# Python, as in the cycle backend.
 
-The bundled int8 CNN (post-training quantized with 256 training images), compiled for this 4×4
-machine. With `backend="rtl"` every MATMUL instruction of the program runs on the simulated
-matrix unit (one simulator launch each); convolutions, requantization and pooling stay in
-Python, as in the cycle backend.
-"""),
-    code(r"""
+# %%
 x_train, x_test, y_train, y_test = load_digits_split()
 graph = quantize(load_onnx(bundled_model("cnn")), x_train[:256])
 compiled = compile(graph, CONFIG)
@@ -435,24 +422,24 @@ ax2.set_title("output logits (dequantized)")
 ax2.legend(fontsize=8)
 fig.tight_layout()
 show(fig)
-"""),
-    md(r"""
-## 5. Area: the analytic model against synthesis at 4, 8 and 16 bits
 
-`tpu.cost` prices a PE from a technology table (Horowitz, ISSCC 2014, 45 nm): a multiplier
-interpolated in the product `a_bits·w_bits`, an `acc_bits` adder and the PE's register bits at
-7.55 µm² each. `hdl.export.area` (what `tpu hdl area` prints) synthesizes the Amaranth PE with
-yosys (`synth -booth`, generic gates) and counts transistors with `stat -tech cmos`. The two are
-in different units, so we compare them twice:
+# %% [markdown]
+# ## 5. Area: the analytic model against synthesis at 4, 8 and 16 bits
+#
+# `tpu.cost` prices a PE from a technology table (Horowitz, ISSCC 2014, 45 nm): a multiplier
+# interpolated in the product `a_bits·w_bits`, an `acc_bits` adder and the PE's register bits at
+# 7.55 µm² each. `hdl.export.area` (what `tpu hdl area` prints) synthesizes the Amaranth PE with
+# yosys (`synth -booth`, generic gates) and counts transistors with `stat -tech cmos`. The two are
+# in different units, so we compare them twice:
+#
+# * **shape**: growth from the 8-bit PE, which needs no conversion, and register bits against the
+#   flip-flops yosys kept;
+# * **absolute**, under a stated assumption: a NanGate 45 nm `NAND2_X1` (4 transistors) is
+#   0.798 µm², so ≈ 0.2 µm² per transistor of plain standard-cell logic, without routing overhead.
+#
+# Each width keeps the 32-bit accumulator and signed operands.
 
-* **shape**: growth from the 8-bit PE, which needs no conversion, and register bits against the
-  flip-flops yosys kept;
-* **absolute**, under a stated assumption: a NanGate 45 nm `NAND2_X1` (4 transistors) is
-  0.798 µm², so ≈ 0.2 µm² per transistor of plain standard-cell logic, without routing overhead.
-
-Each width keeps the 32-bit accumulator and signed operands.
-"""),
-    code(r"""
+# %%
 UM2_PER_TRANSISTOR = 0.798 / 4  # assumption: NanGate 45 nm NAND2_X1, no routing overhead
 tech = load_tech(CONFIG.tech.name)
 BITS = (4, 8, 16)
@@ -517,13 +504,13 @@ ax1.set_title("growth with operand width")
 ax1.legend(fontsize=8)
 fig.tight_layout()
 show(fig)
-"""),
-    md(r"""
-## Conclusions
 
-Computed from the runs above (the cell asserts what it states).
-"""),
-    code(r"""
+# %% [markdown]
+# ## Conclusions
+#
+# Computed from the runs above (the cell asserts what it states).
+
+# %%
 ok_gemm = all(r["values"] and r["per_cycle"] and r["cycle"] == r["rtl"] == r["analytic"]
               for r in runs)
 assert ok_gemm
@@ -569,20 +556,3 @@ lines = [
 ]
 display(Markdown("\n".join(lines)))
 WORK.cleanup()
-"""),
-]
-
-
-def main(argv: list[str]) -> int:
-    text, path = _shared.render(HDL), HERE / NAME
-    if "--check" in argv:
-        if not path.exists() or path.read_text() != text:
-            print(f"out of date (run notebooks/_build_03.py): {NAME}", file=sys.stderr)
-            return 1
-        return 0
-    path.write_text(text)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
