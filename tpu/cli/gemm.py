@@ -6,6 +6,7 @@ import dataclasses
 
 from tpu.array import BACKENDS, gemm
 from tpu.array.activity import array_counts, gemm_dram
+from tpu.array.precision import Precision
 from tpu.cli.common import add_config_arg, load_npy, write_json, write_npy
 from tpu.config import load_config
 from tpu.cost import area, energy
@@ -18,6 +19,10 @@ def register(sub) -> None:
     add_config_arg(p)
     p.add_argument("--dataflow", choices=("ws", "os", "is"), help="override the config's dataflow")
     p.add_argument("--backend", choices=BACKENDS, default="fast")
+    p.add_argument("--act-bits", type=int, metavar="N",
+                   help="A's width, 1..16 (default: the array's; wider runs in slices, narrower "
+                        "packed several to a PE; 1 is binary ±1)")
+    p.add_argument("--weight-bits", type=int, metavar="N", help="B's width, likewise")
     p.add_argument("--output", metavar="C.npy", help="write C (int64, exact)")
     p.add_argument("--json", metavar="R.json", help="write the report as JSON")
     p.add_argument("--waves", metavar="DIR", help="rtl backend: write waveforms into DIR")
@@ -43,7 +48,8 @@ def run(args) -> int:
     if args.dataflow:
         config = config.replace(dataflow=args.dataflow)
     a, b = load_npy(args.a, "A"), load_npy(args.b, "B")
-    result = gemm(a, b, config, backend=args.backend, waves=args.waves)
+    precision = Precision.of(config.array, args.act_bits, args.weight_bits)
+    result = gemm(a, b, config, backend=args.backend, waves=args.waves, precision=precision)
     report = gemm_report(result, config)
     if args.output:
         write_npy(args.output, result.output)
@@ -53,6 +59,11 @@ def run(args) -> int:
     print(f"C = A·B: {report['m']}×{report['k']} · {report['k']}×{report['n']} on "
           f"{config.array.rows}×{config.array.cols} {config.array.dataflow} ({config.name}), "
           f"backend {args.backend}")
+    pr = report["precision"]
+    print(f"  operands     W{pr['weight_bits']}A{pr['act_bits']} on {config.array.weight_bits}×"
+          f"{config.array.act_bits}-bit PEs: {pr['passes']} pass{'es' if pr['passes'] > 1 else ''}"
+          f" (A in {pr['act_slices']} slice(s), B in {pr['weight_slices']}), {pr['lanes']} "
+          f"lane{'s' if pr['lanes'] > 1 else ''} per PE")
     print(f"  cycles       {report['cycles']:>14,}   ({report['seconds'] * 1e6:.2f} µs at "
           f"{config.clock.hz / 1e6:g} MHz)")
     print(f"  macs         {report['macs']:>14,}")
