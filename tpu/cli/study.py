@@ -23,7 +23,8 @@ def register(sub) -> None:
     p = sub.add_parser("study", help="design-space studies")
     studies = p.add_subparsers(dest="study", required=True, metavar="STUDY")
     s = studies.add_parser("precision", help="accuracy, FP32 agreement, logit SQNR, energy, area, "
-                                             "cycles and DRAM bytes across weight/activation widths")
+                                             "cycles and DRAM bytes across weight/activation widths, "
+                                             "calibrations and fp16/bf16")
     s.add_argument("model", nargs="?", help="float ONNX model (default: the bundled digits CNN on "
                                             "the held-out digits, calibrated on the training set)")
     add_config_arg(s)
@@ -72,8 +73,11 @@ def run(args) -> int:
              f"({config.name}); cycles and DRAM bytes for the whole batch")
     print(title)
     print(format_table(rows))
-    print("FP32: estimate (fp32 MACs and registers, 4-byte elements on the same array); "
-          "QAT accuracy from tpu.quant's integer model, its cost from the PTQ run")
+    print("FP32: estimate (fp32 MACs and registers, 4-byte elements on the same array). "
+          "FP16/BF16: accuracy computed on the fp16/bf16 array, cost of the 16-bit program on its "
+          "PEs. PTQ: compiled and run on the array, weights calibrated by max|w|. PTQ-MSE and "
+          "QAT-MSE (MSE weight calibration): accuracy from tpu.quant's integer model, cost from "
+          "the PTQ run")
     if args.json:
         write_json(args.json, {"config": config.to_dict(), "model": work.graph.name,
                                 "batch": len(work.x), "rows": [r.to_dict() for r in rows]})
