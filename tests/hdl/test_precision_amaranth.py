@@ -93,3 +93,20 @@ def test_binary_lanes_skip_padding(dataflow):
     ref = make_core(config.array).run(stimulus)
     valid, data = _array_outputs(config, stimulus)
     assert np.array_equal(valid, ref.valid) and np.array_equal(data, ref.data)
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+@pytest.mark.parametrize("widths", [(1, 1), (8, 1)])
+@pytest.mark.parametrize("multi", [True, False])
+def test_binary_pe_arrays(dataflow, widths, multi):
+    """Arrays built with 1-bit PEs (XNOR; or 8-bit activations × binary weights: a conditional
+    negation), with and without the multi-precision logic, against the cycle model."""
+    from tests.hdl.test_rtl_cocotb import design
+
+    base = design(3, 2, dataflow, act=(widths[0], True), weight=(widths[1], True), acc_bits=16)
+    config = dataclasses.replace(base, array=dataclasses.replace(base.array, multi_precision=multi))
+    a, b = random_operands(config, 4, 5, 3, seed=6)
+    stimulus = build_stimulus(plan_gemm(4, 5, 3, config), a, b)
+    ref = make_core(config.array).run(stimulus)
+    valid, data = _array_outputs(config, stimulus)
+    assert np.array_equal(valid, ref.valid) and np.array_equal(data, ref.data)
