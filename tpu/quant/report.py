@@ -7,8 +7,8 @@ binary-weight rows run its Conv/Dense layers as W1A8 GEMMs on the default multi-
 
 Calibration and training are separate columns: weights are calibrated by ``maxabs`` (symmetric
 min/max: the largest |w| maps to the top level), ``mse`` (the clipping threshold with the least
-squared error) or, for one bit, ``mean|w|`` (the binary scale, XNOR-Net's); activations by
-min/max, percentile or KL over the calibration images. PTQ and QAT rows appear with both weight
+squared error) or, for one bit, ``meanabs`` (mean|w|, the binary scale of XNOR-Net);
+activations by min/max, percentile or KL over the calibration images. PTQ and QAT rows appear with both weight
 calibrations, so what QAT adds over a better calibration is visible.
 """
 
@@ -55,7 +55,7 @@ class Spec:
 
     @property
     def weight_calib(self) -> str:
-        return "mean|w|" if self.scheme.w_bits == 1 else self.scheme.w_calib
+        return "meanabs" if self.scheme.w_bits == 1 else self.scheme.w_calib
 
 
 def sqnr_db(ref: np.ndarray, out: np.ndarray) -> float:
