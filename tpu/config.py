@@ -42,8 +42,9 @@ def _check_bool(obj, name: str) -> None:
 class ArrayConfig:
     """The PE array. ``act_bits``/``weight_bits`` are the PEs' operand widths (1: binary
     {-1, +1}, an XNOR PE); with ``multi_precision`` the PEs also run wider operands in slices
-    and narrower ones packed several to a PE (tpu.array.precision). ``format`` "fp16"/"bf16"
-    makes them float PEs (16-bit operands, fp32 products and sums)."""
+    and either signedness, and with ``packing`` narrower ones several to a PE
+    (tpu.array.precision). ``format`` "fp16"/"bf16" makes them float PEs (16-bit operands, fp32
+    products and sums)."""
 
     rows: int = 32
     cols: int = 32
@@ -54,6 +55,7 @@ class ArrayConfig:
     act_signed: bool = True
     weight_signed: bool = True
     multi_precision: bool = True
+    packing: bool = True
     format: str = "int"
 
     def __post_init__(self):
@@ -67,6 +69,10 @@ class ArrayConfig:
         _check_bool(self, "act_signed")
         _check_bool(self, "weight_signed")
         _check_bool(self, "multi_precision")
+        _check_bool(self, "packing")
+        if self.packing and not self.multi_precision:
+            raise ConfigError("packing needs multi_precision = true (packed fields are read "
+                              "signed or unsigned per GEMM); set packing = false")
         for name in ("act", "weight"):
             if getattr(self, f"{name}_bits") == 1 and not getattr(self, f"{name}_signed"):
                 raise ConfigError(f"{name}_bits = 1 means binary {{-1, +1}} operands: "

@@ -94,7 +94,7 @@ def array_for(config: Config, weight_bits: int, act_bits: int) -> Config:
     logic), accumulators widened for 16-bit operands."""
     acc = 32 if weight_bits + act_bits <= 16 else 48
     return config.replace(weight_bits=weight_bits, act_bits=act_bits, acc_bits=acc,
-                          multi_precision=False, format="int")
+                          multi_precision=False, packing=False, format="int")
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ def test_binary_weights_on_an_int8_array():
 
 
 def test_plain_array_refuses_slicing_and_packing():
-    plain = EDGE.replace(multi_precision=False)
+    plain = EDGE.replace(multi_precision=False, packing=False)
     a = np.ones((2, 2), int)
     for p in (Precision(16, 8), Precision(8, 8, act_signed=False)):
         with pytest.raises(ShapeError, match="multi_precision = true"):
@@ -130,3 +130,15 @@ def test_cli_gemm_declares_widths(tmp_path, capsys):
     assert r["precision"] == {"act_bits": 16, "weight_bits": 4, "act_slices": 2,
                               "weight_slices": 1, "passes": 2, "lanes": 1}
     assert "2 passes" in capsys.readouterr().out
+
+
+def test_slicing_without_packing_and_presets():
+    """packing = false keeps the slices (TPU v1's 8×16 and 16×16) but runs narrow operands one
+    per PE; gemmini-16 is a plain int8 array."""
+    v1 = tpu.load_config("tpu-v1").array
+    assert v1.multi_precision and not v1.packing
+    assert mode_for(v1, Precision(16, 8)).passes == 2 and mode_for(v1, Precision(2, 2)).lanes == 1
+    g = tpu.load_config("gemmini-16").array
+    assert not g.multi_precision and not g.packing
+    with pytest.raises(ConfigError, match="packing needs multi_precision"):
+        EDGE.replace(multi_precision=False)

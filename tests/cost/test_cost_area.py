@@ -51,7 +51,8 @@ def test_total_and_plausible_magnitudes():
 
 def test_pe_registers_follow_the_dataflow():
     """ws/is keep two banks of the stationary operand; os keeps a shadow sum for draining."""
-    ws = load_config("edge-32").replace(act_bits=4, weight_bits=8, acc_bits=24, multi_precision=False)
+    ws = load_config("edge-32").replace(act_bits=4, weight_bits=8, acc_bits=24, multi_precision=False,
+                                        packing=False)
     is_, os_ = ws.replace(dataflow="is"), ws.replace(dataflow="os")
     assert pe_register_bits(ws.array) == 4 + 2 * 8 + 24 + 1
     assert pe_register_bits(is_.array) == 8 + 2 * 4 + 24 + 1

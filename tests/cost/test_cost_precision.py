@@ -58,7 +58,7 @@ def test_op_energy_is_its_circuit():
     assert op_energy_pj(H, a, 2, 4, 4) == pytest.approx(
         2 * H.int_mult.energy((4 + ext) ** 2) + H.int_add.energy(4 + 4 + 2 + 1) + add)
     assert op_energy_pj(H, a, 8, 1, 1) == pytest.approx(8 * H.xnor.energy(1) + H.popcount.energy(8) + add)
-    plain = a.__class__(multi_precision=False)
+    plain = a.__class__(multi_precision=False, packing=False)
     assert op_energy_pj(H, plain, 1, 8, 8) == pytest.approx(H.int_mult.energy(64) + add)
 
 
@@ -71,11 +71,11 @@ def test_counts_add_their_pe_operations():
 
 
 def test_packing_logic_costs_area():
-    plain = area(EDGE.replace(multi_precision=False)).array
+    plain = area(EDGE.replace(multi_precision=False, packing=False)).array
     multi = area(EDGE).array
     assert 1.2 * plain < multi < 4 * plain
     for df in ("ws", "os"):  # every dataflow has some
-        plain = EDGE.replace(dataflow=df, multi_precision=False)
+        plain = EDGE.replace(dataflow=df, multi_precision=False, packing=False)
         assert area(EDGE.replace(dataflow=df)).array > area(plain).array
 
 

@@ -2,7 +2,6 @@
 simulator against the Python cycle model: every output of every cycle, and the accumulator
 rows of a sliced GEMM against an exact matmul."""
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -71,9 +70,9 @@ def test_plain_pe_has_no_mode_logic():
     charges a plain array for)."""
     from tests.hdl.test_rtl_cocotb import design
 
-    mp = ArrayParams.from_config(design(2, 2, "ws"))
-    plain = ArrayParams.from_config(dataclasses.replace(
-        design(2, 2, "ws"), array=dataclasses.replace(design(2, 2, "ws").array, multi_precision=False)))
+    config = design(2, 2, "ws")
+    mp = ArrayParams.from_config(config)
+    plain = ArrayParams.from_config(config.replace(multi_precision=False, packing=False))
     assert mp.lanes == (1, 2, 4, 8) and mp.flips
     assert plain.lanes == (1,) and not plain.flips
 
@@ -104,7 +103,7 @@ def test_binary_pe_arrays(dataflow, widths, multi):
     from tests.hdl.test_rtl_cocotb import design
 
     base = design(3, 2, dataflow, act=(widths[0], True), weight=(widths[1], True), acc_bits=16)
-    config = dataclasses.replace(base, array=dataclasses.replace(base.array, multi_precision=multi))
+    config = base.replace(multi_precision=multi, packing=multi)
     a, b = random_operands(config, 4, 5, 3, seed=6)
     stimulus = build_stimulus(plan_gemm(4, 5, 3, config), a, b)
     ref = make_core(config.array).run(stimulus)

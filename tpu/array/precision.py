@@ -118,7 +118,7 @@ class Mode:
 
 def supported_lanes(array: ArrayConfig) -> tuple[int, ...]:
     """Lane counts the PEs implement: every power of two dividing both PE widths."""
-    if array.format != "int" or not array.multi_precision:
+    if array.format != "int" or not array.packing:
         return (1,)
     return tuple(n for n in LANE_CHOICES
                  if array.act_bits % n == 0 and array.weight_bits % n == 0
