@@ -208,8 +208,15 @@ def quantize(src: Path, dst: Path, calib: np.ndarray, *, fmt: str = "qoperator",
              act: str = "u8", per_channel: bool = False, reduce_range: bool = False) -> Path:
     proto = onnx.load(str(src))
     input_name = proto.graph.input[0].name
+    if fmt == "qoperator" and any(n.op_type == "Identity" for n in proto.graph.node):
+        # quantize_static's QOperator mode crashes on biases the exporter deduplicated into
+        # Identity nodes; its own pre-processing (which it recommends) folds them first
+        pre = dst.with_name(dst.stem + ".pre.onnx")
+        ortq.quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        src = pre
     ortq.quantize_static(
-        str(src), str(dst), _Reader(input_name, calib.astype(np.float32)),
+        str(src), str(dst),
+        _Reader(input_name, calib if calib.dtype.kind in "iu" else calib.astype(np.float32)),
         quant_format=ortq.QuantFormat.QOperator if fmt == "qoperator" else ortq.QuantFormat.QDQ,
         per_channel=per_channel,
         reduce_range=reduce_range,
@@ -223,6 +230,7 @@ def ort_session(path: Path, optimized_path: Path | None = None) -> ort.Inference
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.intra_op_num_threads = 1
+    so.log_severity_level = 3  # errors only: its warnings about unused initializers are noise here
     if optimized_path is not None:
         so.optimized_model_filepath = str(optimized_path)
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
@@ -230,12 +238,91 @@ def ort_session(path: Path, optimized_path: Path | None = None) -> ort.Inference
 
 def ort_run(path: Path, x: np.ndarray) -> np.ndarray:
     sess = ort_session(path)
-    return sess.run(None, {sess.get_inputs()[0].name: np.asarray(x, np.float32)})[0]
+    x = np.asarray(x) if np.asarray(x).dtype.kind in "iu" else np.asarray(x, np.float32)
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
 
 
 def random_input(name: str, n: int = 16, seed: int = 0) -> np.ndarray:
     shape = SINGLE_OPS[name][0]
     return np.random.default_rng(seed).standard_normal((n, *shape[1:])).astype(np.float32)
+
+
+MODELS_DIR = Path(__file__).resolve().parent / "data" / "models"
+# Real architectures exported from torchvision / torch.nn (scripts/export_models.py), reduced
+# width and resolution; materialized from their weight-free skeletons with seed 0.
+REAL_MODELS = ("mobilenet_v2_w035_64", "squeezenet1_1_64", "shufflenet_v2_x0_5_64",
+               "efficientnet_b0_w050_d050_64", "resnet18_w025_64", "resnet18_w025_64_dynamo",
+               "transformer_d32_l2_s16", "lstm_h32_s16", "gru_h32_s16")
+
+
+def real_model(name: str, directory: Path, seed: int = 0) -> Path:
+    from tpu.frontend.skeleton import materialize
+
+    proto = materialize(onnx.load(str(MODELS_DIR / f"{name}.skel.onnx")), seed=seed)
+    return _save(proto, Path(directory) / f"{name}.onnx")
+
+
+def sample(path: Path, n: int, seed: int) -> np.ndarray:
+    from tpu.frontend.skeleton import sample_inputs
+
+    (x,) = sample_inputs(onnx.load(str(path)), batch=n, seed=seed).values()
+    return x
+
+
+def ort_tensors(path: Path, x: np.ndarray, tensors: dict[str, np.dtype]) -> dict[str, np.ndarray]:
+    """onnxruntime's values of intermediate ``tensors`` (name → element type), exposed as extra
+    graph outputs; the model's own outputs come first under their names."""
+    proto = onnx.load(str(path))
+    known = {o.name for o in proto.graph.output}
+    produced = {o for n in proto.graph.node for o in n.output}
+    for name, dtype in tensors.items():
+        if name in produced and name not in known:
+            proto.graph.output.append(helper.make_tensor_value_info(
+                name, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), None))
+    tmp = Path(path).with_suffix(".probe.onnx")
+    onnx.save(proto, str(tmp))
+    sess = ort_session(tmp)
+    feed = {sess.get_inputs()[0].name: x}
+    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feed), strict=True))
+
+
+def assert_matches_ort(graph, path: Path, x: np.ndarray, *, saturate_pairs: bool = False) -> dict:
+    """The reference against onnxruntime, layer by layer with onnxruntime's values fed forward
+    (so each layer is judged on identical inputs): every integer op exactly, every float island's
+    requantized output within 1 LSB (onnxruntime's float kernels sum in another order). Returns
+    how many elements each island differed in, and the final outputs' largest difference."""
+    from tpu.ops import Numerics, Quantize
+
+    nx = Numerics(saturate_pairs=saturate_pairs)
+    probe = {n.output: (np.int8 if (getattr(n, "out_q", None) or n.q).signed else np.uint8)
+             for n in graph.nodes if n.quantized and n.op not in ("Constant",)
+             and (getattr(n, "out_q", None) or getattr(n, "q", None)) is not None and n.op != "Dequantize"}
+    ref = ort_tensors(path, x, probe)
+    plain = ort_run(path, x)  # exposing tensors must not change what onnxruntime computes
+    assert np.array_equal(ref[onnx.load(str(path)).graph.output[0].name], plain)
+    env = dict(zip(graph.inputs, graph.check_inputs(x), strict=True))
+    islands, compared = {}, 0
+    for node in graph.nodes:
+        y = node.run([env[t] for t in node.inputs], nx)
+        if node.output in ref and node.output in probe:
+            want = ref[node.output].astype(np.int64)
+            diff = np.abs(np.asarray(y, np.int64) - want)
+            if isinstance(node, Quantize) and node.inputs[0] not in graph.inputs:
+                assert diff.max() <= 1, f"float island before {node.output!r}: {diff.max()} LSB"
+                islands[node.output] = int(np.count_nonzero(diff))
+            else:
+                assert diff.max() == 0, (f"{node.op} {node.name!r}: {np.count_nonzero(diff)} of {diff.size} "
+                                         f"elements differ, by up to {diff.max()}")
+            y = want
+            compared += 1
+        env[node.output] = y
+    outs = [ref[o.name] for o in onnx.load(str(path)).graph.output]
+    from tpu.compiler.reference import evaluate
+
+    ours = evaluate(graph, x, saturate_pairs=saturate_pairs)
+    worst = max(float(np.abs(np.asarray(a, np.float64) - b).max()) for a, b in zip(ours, outs, strict=True))
+    return {"islands": islands, "max_output_diff": worst, "compared": compared,
+            "integer_ops": sum(1 for n in graph.nodes if n.output in probe)}
 
 
 class OrtModels:
@@ -260,6 +347,8 @@ class OrtModels:
                 self._cache[key] = digits_model(base, self.root)
             elif base == "residual_cnn":
                 self._cache[key] = residual_cnn(self.root)
+            elif base in REAL_MODELS:
+                self._cache[key] = real_model(base, self.root)
             else:
                 self._cache[key] = single_op(base, self.root)
         return self._cache[key]
@@ -267,11 +356,15 @@ class OrtModels:
     def calib(self, base: str) -> np.ndarray:
         if base in ("cnn", "mlp", "residual_cnn"):
             return self.digits()[0][:200]
+        if base in REAL_MODELS:
+            return sample(self.float_model(base), 16, seed=1)
         return random_input(base, n=32, seed=1)
 
     def test_input(self, base: str) -> np.ndarray:
         if base in ("cnn", "mlp", "residual_cnn"):
             return self.digits()[1]
+        if base in REAL_MODELS:
+            return sample(self.float_model(base), 4, seed=2)
         return random_input(base, n=64, seed=2)
 
     def get(self, base: str, fmt: str | None = None, act: str = "u8",

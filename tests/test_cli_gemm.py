@@ -23,7 +23,7 @@ def test_gemm_writes_exact_output_and_report(tmp_path, capsys):
     assert r["utilization"] == pytest.approx(256**3 / (r["cycles"] * 1024))
     # int8 operands, buffers large enough: compulsory traffic only
     assert r["dram_bytes"]["inputs"] == r["dram_bytes"]["weights"] == 65536
-    e = r["energy_pj"]
+    e = r["energy_pj_per_gemm"]
     assert e["total"] == pytest.approx(e["mac"] + e["register"] + e["sram"] + e["dram"])
     assert "cycles" in capsys.readouterr().out
 

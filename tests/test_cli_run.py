@@ -20,7 +20,7 @@ def test_default_run_reports_accuracy_layers_and_plots(tmp_path, capsys):
     _, _, _, labels = load_digits_split()
     assert y.shape == (360, 10) and np.mean(y.argmax(1) == labels) == report["accuracy"]
     rows = list(csv.DictReader((tmp_path / "l.csv").open()))
-    assert [r["name"] for r in rows] == [layer["name"] for layer in report["layers"]]
+    assert [r["name"] for r in rows] == [layer["name"] for layer in report["layers"]] + ["total"]
     assert {p.name for p in (tmp_path / "plots").iterdir()} == {"cycles.png", "energy.png", "roofline.png"}
     text = capsys.readouterr().out
     assert "accuracy on 360 held-out digits" in text and "Conv" in text

@@ -433,8 +433,8 @@ def test_cli_json_report(tmp_path, capsys):
     assert status == 0, err
     assert "QKV" in out and "total" in out
     data = json.loads(out_json.read_text())
-    assert data["config"]["scalesim"]["array_rows"] == 8
-    assert data["config"]["machine"]["array"]["dataflow"] == "ws"
+    assert data["scalesim_config"]["array_rows"] == 8
+    assert data["config"]["array"]["dataflow"] == "ws"
     first = data["layers"][0]
     lt = layer_timing(Layer.gemm("QKV", 20, 10, 30), 8, 8, "ws")
     assert first["name"] == "QKV" and first["cycles"] == lt.cycles
@@ -451,7 +451,7 @@ def test_cli_our_config_override(tmp_path, capsys):
                               "--json", str(out_json)], capsys)
     assert status == 0, err
     data = json.loads(out_json.read_text())
-    assert data["config"]["machine"] == load_config("tpu-v1").to_dict()
+    assert data["config"] == load_config("tpu-v1").to_dict()
 
 
 def test_cli_quoted_values(tmp_path, capsys):

@@ -7,6 +7,7 @@ machine that can be built. ``load_config`` accepts a preset name (``edge-32``) o
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -137,8 +138,9 @@ class ClockConfig:
     hz: float = 1.0e9
 
     def __post_init__(self):
-        if isinstance(self.hz, bool) or not isinstance(self.hz, int | float) or not self.hz > 0:
-            raise ConfigError(f"hz must be a positive number, got {self.hz!r}")
+        if (isinstance(self.hz, bool) or not isinstance(self.hz, int | float)
+                or not 0 < self.hz < float("inf")):
+            raise ConfigError(f"hz must be a positive number (a finite frequency in Hz), got {self.hz!r}")
         object.__setattr__(self, "hz", float(self.hz))
 
 
@@ -183,6 +185,10 @@ class Config:
 
     def replace(self, **array_fields: Any) -> Config:
         """A copy with some ``[array]`` fields changed (the common exploration step)."""
+        known = [f.name for f in fields(ArrayConfig)]
+        for key in array_fields:
+            if key not in known:
+                raise ConfigError(f"unknown config key array.{key}; [array] has {', '.join(known)}")
         return dataclasses.replace(self, array=dataclasses.replace(self.array, **array_fields))
 
     def to_dict(self) -> dict[str, Any]:
@@ -194,9 +200,17 @@ SECTIONS = {"array": ArrayConfig, "memory": MemoryConfig, "clock": ClockConfig, 
 
 
 def config_from_dict(data: dict[str, Any], *, source: str = "<dict>", name: str = "custom") -> Config:
-    """Build a Config from parsed TOML; errors name ``source`` and the offending key."""
+    """Build a Config from parsed TOML (or JSON, or a dict of sections); errors name ``source``
+    and the offending key. A top-level ``name`` string names the config."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a config is a table of sections, got {type(data).__name__}")
     parts = {}
     for section, value in data.items():
+        if section == "name":
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{source}: name must be a non-empty string, got {value!r}")
+            name = value
+            continue
         if section not in SECTIONS:
             raise ConfigError(
                 f"{source}: unknown section [{section}]; expected one of "
@@ -222,24 +236,52 @@ def presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 
 
-def load_config(spec: str | Path | Config | None = None) -> Config:
-    """Load a preset by name (``"tpu-v1"``), a TOML file by path, or pass a Config through."""
+def load_config(spec: str | Path | dict | Config | None = None) -> Config:
+    """A Config from a preset name (``"tpu-v1"``), a TOML file, a JSON file (a config, or a
+    report written by the ``tpu`` command, whose ``config`` it takes), a dict of sections
+    (validated as a file is), or a Config (passed through)."""
     if isinstance(spec, Config):
         return spec
     if spec is None:
         spec = DEFAULT_PRESET
+    if isinstance(spec, dict):
+        return config_from_dict(spec)
+    if not isinstance(spec, str | Path):
+        raise ConfigError(f"a config is a preset name, a file path, a dict or a Config; got "
+                          f"{type(spec).__name__} {spec!r:.60}")
     path = Path(spec)
-    if not path.suffix and not path.exists():
-        preset = PRESET_DIR / f"{spec}.toml"
-        if not preset.exists():
-            raise ConfigError(
-                f"no config preset or file named {str(spec)!r}; presets: {', '.join(presets())}"
-            )
-        path = preset
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
     try:
-        data = tomllib.loads(path.read_text())
+        if not path.suffix and not path.exists():
+            preset = PRESET_DIR / f"{spec}.toml"
+            if not preset.exists():
+                raise ConfigError(
+                    f"no config preset or file named {str(spec)!r}; presets: {', '.join(presets())}"
+                )
+            path = preset
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file ({exc.reason} at byte {exc.start}); a config "
+                          f"is a TOML file") from None
+    except (OSError, ValueError) as exc:  # unreadable; a NUL byte or an over-long name
+        raise ConfigError(f"{str(spec)!r:.200}: cannot read the config file ({exc})") from None
+    if path.suffix.lower() == ".json":
+        return _config_from_json(path, text)
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return config_from_dict(data, source=str(path), name=path.stem)
+
+
+def _config_from_json(path: Path, text: str) -> Config:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    if isinstance(data, dict) and "schema_version" in data:  # a report: its resolved config
+        data = data.get("config")
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: this report holds no machine config")
     return config_from_dict(data, source=str(path), name=path.stem)

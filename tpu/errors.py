@@ -15,3 +15,16 @@ class ShapeError(TpuError):
 
 class ModelError(TpuError):
     """A model file cannot be read or uses an op/attribute the compiler does not support."""
+
+
+class InputError(TpuError):
+    """A data file (an array, a table) cannot be read or holds the wrong kind of values."""
+
+
+class OutputError(TpuError):
+    """An output path cannot be written (checked before any work is done)."""
+
+
+class LimitError(TpuError):
+    """The work or memory a request needs, estimated up front, exceeds a limit (:mod:`tpu.limits`);
+    the message names the size, the limit and how to raise it."""

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from tpu import limits
 from tpu.compiler import ir
 from tpu.config import Config, int_range
 from tpu.cost import (
@@ -80,6 +81,8 @@ class Point:
     attainable_macs_per_s: float  # the roof above this point
     bound: str  # "memory" (left of the ridge) or "compute"
     source: str  # what placed it: a "model" layer or a "gemm" shape
+    input_bytes: int = 0  # the rest of dram_bytes: activations in, results out
+    output_bytes: int = 0
 
     def __post_init__(self):
         if self.macs < 1 or self.cycles < 1:
@@ -106,7 +109,11 @@ class Point:
         return tops(self.achieved_macs_per_s)
 
     def to_dict(self) -> dict:
+        """The schema's shape (tpu.report): ``dram_bytes`` by operand with its total."""
         d = asdict(self)
+        del d["weight_bytes"], d["input_bytes"], d["output_bytes"]
+        d["dram_bytes"] = {"weights": self.weight_bytes, "inputs": self.input_bytes,
+                           "outputs": self.output_bytes, "total": self.dram_bytes}
         for key in ("intensity", "weight_intensity"):
             v = getattr(self, key)
             d[key] = None if math.isinf(v) else v  # JSON has no infinity
@@ -115,13 +122,14 @@ class Point:
 
 
 def place(config: Config, *, name: str, op: str, macs: int, dram_bytes: int, weight_bytes: int,
-          cycles: int, stall_cycles: int, source: str) -> Point:
+          cycles: int, stall_cycles: int, source: str, input_bytes: int = 0,
+          output_bytes: int = 0) -> Point:
     """A point from what a run measured, with its roof from ``config``."""
     seconds = cycles / config.clock.hz
     attainable = attainable_macs_per_second(config, macs, dram_bytes)
     bound = "compute" if attainable >= peak_macs_per_second(config) else "memory"
     return Point(name, op, macs, dram_bytes, weight_bytes, cycles, stall_cycles, seconds,
-                 macs / seconds, attainable, bound, source)
+                 macs / seconds, attainable, bound, source, input_bytes, output_bytes)
 
 
 def layer_points(result, *, source: str = "model") -> tuple[Point, ...]:
@@ -131,7 +139,7 @@ def layer_points(result, *, source: str = "model") -> tuple[Point, ...]:
     return tuple(
         place(config, name=s.name, op=s.op, macs=s.macs, dram_bytes=s.dram_bytes.total,
               weight_bytes=s.dram_bytes.weights, cycles=s.cycles, stall_cycles=s.stall_cycles,
-              source=source)
+              source=source, input_bytes=s.dram_bytes.inputs, output_bytes=s.dram_bytes.outputs)
         for s in result.layers if s.macs > 0 and s.cycles > 0
     )
 
@@ -160,19 +168,22 @@ def gemm_graph(m: int, k: int, n: int, config: Config, *, seed: int = 0) -> ir.G
     yq = ir.QParams(np.float32(1.0), np.int64(0), a.act_bits, False)
     wmax = int_range(a.weight_bits, True)[1]
     nodes = (
-        ir.Relu("stage", ("x",), "xs", q=xq),
+        ir.Relu("stage", ("x",), "xs", x_q=xq, out_q=xq),
         ir.Gemm("gemm", ("xs",), "y", weight=rng.integers(-wmax, wmax + 1, (k, n)), bias=None,
                 x_q=xq, w_q=wq, out_q=yq),
         ir.Dequantize("dequantize", ("y",), "out", q=yq),
     )
     shapes = {"x": (1, k), "xs": (1, k), "y": (1, n), "out": (1, n)}
-    return ir.Graph(f"gemm{m}x{k}x{n}", nodes, ("x",), ("out",), shapes, quantized=True)
+    return ir.Graph(f"gemm{m}x{k}x{n}", nodes, ("x",), ("out",), shapes, quantized=True,
+                    specs={"x": ir.TensorSpec((None, k), "int64")})
 
 
 def gemm_point(m: int, k: int, n: int, config: Config, *, seed: int = 0) -> Point:
     """The GEMM m×k · k×n as one layer on ``config`` (see :data:`GEMM_TIMING`)."""
     from tpu.compiler import compile as compile_graph
 
+    # int64 input and weights, their operand copies, the int64 result and its float output
+    limits.check_bytes(16 * (m * k + k * n + 2 * m * n), f"the GEMM point {m}x{k}x{n}")
     graph = gemm_graph(m, k, n, config, seed=seed)
     x = np.random.default_rng(seed + 1).integers(0, 1 << config.array.act_bits, (m, k))
     result = compile_graph(graph, config).run(x)
@@ -185,17 +196,16 @@ def tops(macs_per_s: float) -> float:
 
 
 def roofline_figure(machine: Roof, points: tuple[Point, ...] | list[Point], title: str = ""):
-    """A log-log matplotlib figure (Agg backend): the roof, the ridge, one marker per point."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """A log-log matplotlib Figure (no pyplot state, the user's backend untouched): the roof,
+    the ridge, one marker per point."""
+    from tpu.report import figure
 
     finite = [p.intensity for p in points if math.isfinite(p.intensity)]
     lo = min([machine.ridge_macs_per_byte / 100, *finite]) / 2
     hi = max([machine.ridge_macs_per_byte * 100, *finite]) * 2
     xs = np.geomspace(lo, hi, 200)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = figure(figsize=(7, 4.5), layout="tight")
+    ax = fig.subplots()
     ax.loglog(xs, [tops(machine.attainable(x)) for x in xs], "k-", label="roof")
     ax.axvline(machine.ridge_macs_per_byte, color="grey", ls=":",
                label=f"ridge {machine.ridge_macs_per_byte:,.0f} MACs/byte")
@@ -209,5 +219,4 @@ def roofline_figure(machine: Roof, points: tuple[Point, ...] | list[Point], titl
     ax.set_title(title or f"roofline of {machine.config}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
     return fig

@@ -39,11 +39,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from tpu import limits
 from tpu.errors import ConfigError, ShapeError, TpuError
 
 DATAFLOWS = ("os", "ws", "is")
 CONV_FIELDS = ("name", "H", "W", "FH", "FW", "C", "N", "stride")
 GEMM_FIELDS = ("name", "M", "N", "K")
+LAYER_BYTES = 1024  # a Layer, its LayerTiming and its report row (for tpu.limits)
 
 
 class TopologyError(TpuError):
@@ -369,6 +371,8 @@ def _parse_row(where: str, number: int, fields: list[str], names: tuple[str, ...
             raise TopologyError(f"{where}: field {key!r}: filter size {f} exceeds the input's "
                                 f"{key[1]}={size} (SCALE-Sim convolutions have no padding)")
     if "DP" in name:  # SCALE-Sim's depthwise convention: one single-channel layer per channel
+        limits.check_bytes(c * LAYER_BYTES, f"{where}: depthwise layer {name!r} as {c:,} "
+                                            f"single-channel layers")
         return [Layer(f"{name}Channel_{i}", h, w, fh, fw, 1, n, stride, sparsity, line=number)
                 for i in range(c)]
     return [Layer(name, h, w, fh, fw, c, n, stride, sparsity, line=number)]
@@ -548,10 +552,14 @@ def simulate(config: ScaleSimConfig, layers: tuple[Layer, ...] | list[Layer],
     """SCALE-Sim's compute report for ``layers``; with ``machine`` (a ``tpu.config.Config``),
     also the cycles our own machine takes for each layer (``our_cycles``)."""
     timings = []
+    ours: dict[tuple[int, int, int], int] = {}  # a depthwise row repeats one shape per channel
     for layer in layers:
         lt = layer_timing(layer, config.array_rows, config.array_cols, config.dataflow)
         if machine is not None:
-            lt = replace(lt, our_cycles=our_cycles(layer, machine))
+            shape = (layer.m, layer.k, layer.n)
+            if shape not in ours:
+                ours[shape] = our_cycles(layer, machine)
+            lt = replace(lt, our_cycles=ours[shape])
         timings.append(lt)
     return Report(config, tuple(timings))
 

@@ -37,6 +37,7 @@ on shapes, not values).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -59,6 +60,7 @@ PTQ_MSE_METHOD = "ptq-mse (accuracy: tpu.quant integer model; cost: the ptq run)
 QAT_METHOD = "qat-mse (accuracy: tpu.quant integer model; cost: the ptq run)"
 CALIBRATION = {PTQ_METHOD: "w maxabs, a minmax", PTQ_MSE_METHOD: "w mse, a minmax",
                QAT_METHOD: "w mse, a minmax (trained)"}
+log = logging.getLogger(__name__)  # progress: each row compiles and runs the whole batch
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class StudyRow:
     cycles: int  # the whole batch
     dram_bytes: int  # the whole batch
     batch: int
+    energy_parts_pj: dict | None = None  # per inference: mac, register, sram, dram, total
+    dram_operands: dict | None = None  # the whole batch: weights, inputs, outputs
     calibration: str = "-"  # weights' and activations' ranges ("w maxabs, a minmax", ...)
 
     def to_dict(self) -> dict:
@@ -142,7 +146,9 @@ def ptq_row(work: Workload, config: Config, ref, weight_bits: int, act_bits: int
     t = result.totals
     return StudyRow(weight_bits, act_bits, PTQ_METHOD, acc, agree, sq,
                     t["energy_pj"]["total"] / len(work.x), area(machine).total, t["cycles"],
-                    sum(t["dram_bytes"].values()), len(work.x), CALIBRATION[PTQ_METHOD])
+                    sum(t["dram_bytes"].values()), len(work.x),
+                    {k: v / len(work.x) for k, v in t["energy_pj"].items()}, dict(t["dram_bytes"]),
+                    CALIBRATION[PTQ_METHOD])
 
 
 def float_machine(config: Config, fmt: str) -> Config:
@@ -165,16 +171,19 @@ def float_row(work: Workload, config: Config, ref, fmt: str, program=None) -> St
     acc, agree, sq = _metrics(logits, ref, work.labels)
     if program is None:
         program = quantized_run(work, config, 16, 16, machine=fp_program_machine(config))[1]
-    t = program.totals
-    return StudyRow(16, 16, FLOAT_METHOD.format(fmt=fmt), acc, agree, sq,
-                    energy(_counts(program), machine).total / len(work.x), area(machine).total,
-                    t["cycles"], sum(t["dram_bytes"].values()), len(work.x), f"{fmt} round to nearest even")
+    t, n = program.totals, len(work.x)
+    e = energy(_counts(program), machine).to_dict()
+    return StudyRow(16, 16, FLOAT_METHOD.format(fmt=fmt), acc, agree, sq, e["total"] / n,
+                    area(machine).total, t["cycles"], sum(t["dram_bytes"].values()), n,
+                    energy_parts_pj={k: v / n for k, v in e.items()},
+                    dram_operands=dict(t["dram_bytes"]), calibration=f"{fmt} round to nearest even")
 
 
 def fp_program_machine(config: Config) -> Config:
     """The integer array whose 16-bit program has the fp16 machine's schedule and traffic:
     16-bit elements, 32-bit accumulators (the fp32 sums' bytes)."""
     return array_for(config, 16, 16).replace(acc_bits=32)
+
 
 def fp32_machine(config: Config) -> Config:
     """The 8-bit machine with a quarter of the buffer bytes and DRAM bytes per cycle: timing
@@ -206,15 +215,19 @@ def fp32_row(work: Workload, config: Config, ref) -> StudyRow:
                                  "accumulator_writes")})
     e_mem = energy(memory, array_for(config, 8, 8))  # buffer sizes and DRAM type of ``config``
     regs = c.act_register_writes + c.weight_register_writes + c.psum_register_writes
-    total = (c.macs * fp_mac_energy_pj(tech, "fp32") + regs * register_energy_pj(tech, 32)
-             + e_mem.sram + e_mem.dram)
+    parts = {"mac": c.macs * fp_mac_energy_pj(tech, "fp32"),
+             "register": regs * register_energy_pj(tech, 32), "sram": e_mem.sram, "dram": e_mem.dram}
+    total = sum(parts.values())
     pe_regs = 32 * (4 if config.array.dataflow == "ws" else 3)  # act, weight(, shadow), sum
     pe_um2 = fp_mac_area_um2(tech, "fp32") + pe_regs * tech.register.area_um2_per_bit
     a = config.array
     fp_area = a.rows * a.cols * pe_um2 / 1e6 + area(config).sram
     acc, agree, sq = _metrics(ref, ref, work.labels)
-    return StudyRow(32, 32, FP32_METHOD, acc, agree, sq, total / len(work.x), fp_area,
-                    result.totals["cycles"], c.dram_bytes.total * FP32_BYTES, len(work.x), "-")
+    n = len(work.x)
+    return StudyRow(32, 32, FP32_METHOD, acc, agree, sq, total / n, fp_area,
+                    result.totals["cycles"], c.dram_bytes.total * FP32_BYTES, n,
+                    {k: v / n for k, v in {**parts, "total": total}.items()},
+                    memory.dram_bytes.to_dict(), "-")
 
 
 def _nn_model(work: Workload):
@@ -264,18 +277,22 @@ def study(work: Workload, config: Config, *, weight_bits=WEIGHT_BITS, act_bits=A
     from tpu.compiler import reference
 
     ref = np.asarray(reference.evaluate(work.graph, work.x)[0], np.float64)
+    log.info("FP32 estimate (%d inputs)", len(work.x))
     rows = [fp32_row(work, config, ref)]
     if floats and _nn_model(work) is not None:
         program = quantized_run(work, config, 16, 16, machine=fp_program_machine(config))[1]
         rows += [float_row(work, config, ref, fmt, program) for fmt in floats]
     for ab in act_bits:
         for wb in weight_bits:
+            log.info("W%dA%d post-training", wb, ab)
             row = ptq_row(work, config, ref, wb, ab)
             rows.append(row)
             if wb > QAT_MAX_WEIGHT_BITS:
                 continue
+            log.info("W%dA%d post-training with MSE weights", wb, ab)
             variants = [(PTQ_MSE_METHOD, ptq_mse_accuracy(work, ref, wb, ab))]
             if qat_epochs:
+                log.info("W%dA%d QAT, %d epochs", wb, ab, qat_epochs)
                 variants.append((QAT_METHOD, qat_accuracy(work, ref, wb, ab, qat_epochs)))
             for method, metrics in variants:
                 if metrics is not None:
@@ -305,14 +322,13 @@ def row_label(row: StudyRow) -> str:
 
 
 def study_figure(rows: list[StudyRow], title: str = "precision trade-offs"):
-    """Two panels (Agg backend): accuracy (or FP32 agreement) against energy per inference, and
-    logit SQNR against array area; one labelled marker per row."""
-    import matplotlib
+    """Two panels (a Figure outside pyplot: the user's backend untouched): accuracy (or FP32
+    agreement) against energy per inference, and logit SQNR against array area; one labelled
+    marker per row."""
+    from tpu.report import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig = figure(figsize=(11, 4.5), layout="tight")
+    left, right = fig.subplots(1, 2)
     use_acc = all(r.accuracy is not None for r in rows)
     for r in rows:
         y = 100 * (r.accuracy if use_acc else r.agreement)
@@ -333,7 +349,6 @@ def study_figure(rows: list[StudyRow], title: str = "precision trade-offs"):
     for ax in (left, right):
         ax.grid(True, alpha=0.3)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

@@ -67,7 +67,7 @@ def test_report_fields_and_totals():
                 "dram_bytes", "energy_pj"} <= set(layer)
         assert layer["stall_cycles"] <= layer["cycles"]
         e = layer["energy_pj"]
-        assert e["total"] == pytest.approx(e["mac"] + e["register"] + e["sram"] + e["dram"])
+        assert e["total"] == pytest.approx(e["mac"] + e["register"] + e["sram"] + e["dram"] + e["vector"])
     t = rep["totals"]
     assert t["cycles"] == sum(layer["cycles"] for layer in rep["layers"])
     assert t["macs"] == sum(layer["macs"] for layer in rep["layers"]) > 0

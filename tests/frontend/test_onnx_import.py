@@ -107,14 +107,20 @@ def test_errors_name_the_problem(tmp_path):
     junk.write_bytes(b"\x00\x01 definitely not protobuf \xff" * 10)
     with pytest.raises(ModelError, match="not an ONNX model"):
         load_onnx(junk)
-    node = helper.make_node("LSTM", ["x", "w", "r"], ["y"], name="lstm7", hidden_size=2)
-    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 2])
-    graph = helper.make_graph([node], "g", [x_info],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                              [numpy_helper.from_array(np.zeros((1, 8, 2), np.float32), "w"),
-                               numpy_helper.from_array(np.zeros((1, 8, 2), np.float32), "r")])
-    path = tmp_path / "lstm.onnx"
+
+
+def test_unsupported_model_lists_every_op_once(tmp_path):
+    """One message names each unsupported op type, how often it occurs and its first node."""
+    nodes = [helper.make_node("Einsum", ["x", "x"], ["e0"], name="ein0", equation="ij,ij->ij"),
+             helper.make_node("Det", ["e0"], ["d"], name="det0"),
+             helper.make_node("Einsum", ["e0", "x"], ["e1"], name="ein1", equation="ij,ij->ij"),
+             helper.make_node("Relu", ["e1"], ["y"], name="relu")]
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "d")]
+    graph = helper.make_graph(nodes, "g", [x_info], outs)
+    path = tmp_path / "two_ops.onnx"
     onnx.save(helper.make_model(graph), str(path))
-    msg = r"lstm\.onnx: node 'lstm7' \(LSTM\): unsupported op; supported: Conv"
+    msg = (r"two_ops\.onnx: 3 nodes use ops tpu does not support: "
+           r"Det ×1 \(first: 'det0'\); Einsum ×2 \(first: 'ein0'\)")
     with pytest.raises(ModelError, match=msg):
         load_onnx(path)

@@ -18,18 +18,26 @@ def wrap(x: np.ndarray, bits: int) -> np.ndarray:
     return ((x + half) & np.int64((1 << bits) - 1)) - half
 
 
-def check_operand(x: np.ndarray, name: str, bits: int, signed: bool) -> np.ndarray:
-    """Return ``x`` as int64 if every element fits ``bits``/``signed``; raise otherwise."""
-    x = np.asarray(x)
+def as_matrix(x, name: str) -> np.ndarray:
+    """``x`` as a non-empty 2-D numpy array of integers (or integer-valued floats), not copied."""
+    try:
+        x = np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, unconvertible objects
+        raise ShapeError(f"{name} is not a rectangular matrix of numbers ({exc})") from None
     if x.ndim != 2:
         raise ShapeError(f"{name} must be a 2-D matrix, got shape {x.shape}")
     if x.size == 0:
         raise ShapeError(f"{name} is empty (shape {x.shape})")
     if x.dtype.kind not in "iub":
-        if x.dtype.kind == "f" and np.all(np.isfinite(x)) and np.all(x == np.round(x)):
-            pass  # integer-valued floats are accepted (e.g. saved from a float pipeline)
-        else:
+        integral = x.dtype.kind == "f" and np.all(np.isfinite(x)) and np.all(x == np.round(x))
+        if not integral:  # integer-valued floats are accepted (e.g. saved from a float pipeline)
             raise ShapeError(f"{name} must hold integers, got dtype {x.dtype}")
+    return x
+
+
+def check_operand(x, name: str, bits: int, signed: bool) -> np.ndarray:
+    """Return ``x`` as int64 if every element fits ``bits``/``signed``; raise otherwise."""
+    x = as_matrix(x, name)
     lo, hi = int_range(bits, signed)
     xmin, xmax = x.min(), x.max()
     if xmin < lo or xmax > hi:

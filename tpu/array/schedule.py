@@ -22,13 +22,15 @@ reduction in turn (os). The timing rules above are the same for every mode.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
+from tpu import limits
 from tpu.array.precision import Mode, Precision, Roles, mode_for
-from tpu.config import ArrayConfig, Config
-from tpu.errors import ConfigError
+from tpu.config import ArrayConfig, Config, load_config
+from tpu.errors import ConfigError, ShapeError
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -152,24 +154,52 @@ def plan_gemms(jobs, config: Config, precisions=None) -> Plan:
     """Several GEMMs back to back as one stream: the next one's weights load while the
     previous one computes and drains, exactly as tiles of one GEMM do. ``precisions``: one
     :class:`Precision` for every job, a list with one per job, or None (the array's own)."""
-    jobs = tuple((int(m), int(k), int(n)) for m, k, n in jobs)
+    config = load_config(config)
+    jobs = tuple(_job(job) for job in jobs)
     if not jobs:
-        raise ConfigError("a plan needs at least one GEMM")
-    for job in jobs:
-        for name, value in zip("mkn", job, strict=True):
-            if value < 1:
-                raise ConfigError(f"GEMM dimension {name} must be at least 1, got {value}")
+        raise ShapeError("a plan needs at least one GEMM")
     if precisions is None or isinstance(precisions, Precision):
         precisions = [precisions] * len(jobs)
     if len(precisions) != len(jobs):
-        raise ConfigError(f"{len(precisions)} precisions for {len(jobs)} GEMMs")
+        raise ShapeError(f"{len(precisions)} precisions for {len(jobs)} GEMMs")
     a = config.array
     modes = tuple(mode_for(a, p) for p in precisions)
-    if a.dataflow == "os":
-        plan = _plan_os(a, jobs, modes)
-    else:
-        plan = _plan_stationary(a, jobs, modes, accumulator_rows(config))
+    chunk = None if a.dataflow == "os" else accumulator_rows(config)
+    tiles = tile_count(jobs, a, chunk, modes)
+    shape = " + ".join(f"{m}×{k}·{k}×{n}" for m, k, n in jobs[:3]) + (" + …" if len(jobs) > 3 else "")
+    limits.check("tiles", tiles, f"planning {shape} on a {a.rows}×{a.cols} {a.dataflow} array")
+    plan = _plan_os(a, jobs, modes) if a.dataflow == "os" else _plan_stationary(a, jobs, modes, chunk)
     return dataclasses.replace(plan, roles=Roles.of(a))
+
+
+def _job(job) -> tuple[int, int, int]:
+    try:
+        dims = tuple(job)
+    except TypeError:
+        dims = ()
+    if len(dims) != 3:
+        raise ShapeError(f"a GEMM is (m, k, n), got {job!r}")
+    for name, value in zip("mkn", dims, strict=True):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool | np.bool_):
+            raise ShapeError(f"GEMM dimension {name} must be an integer, got {value!r}")
+        if value < 1:
+            raise ShapeError(f"GEMM dimension {name} must be at least 1, got {value}")
+    return tuple(int(v) for v in dims)
+
+
+def tile_count(jobs, a: ArrayConfig, chunk: int | None, modes=None) -> int:
+    """How many tiles :func:`plan_gemms` makes, in closed form (checked before making them)."""
+    R, C = a.rows, a.cols
+    modes = modes or [mode_for(a)] * len(jobs)
+    if a.dataflow == "os":
+        return sum(_ceil_div(m, R) * _ceil_div(n, C) for m, _, n in jobs)
+    total = 0
+    for (m, k, n), mode in zip(jobs, modes, strict=True):
+        streamed, stat_cols = (m, n) if a.dataflow == "ws" else (n, m)
+        stationary = len(stationary_slices(mode, a.dataflow)[1])
+        total += _ceil_div(streamed, chunk) * _ceil_div(stat_cols, C) * \
+            _ceil_div(mode.packed(k), R) * stationary
+    return total
 
 
 def stationary_slices(mode: Mode, dataflow: str):

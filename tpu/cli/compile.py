@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tpu.cli.common import add_config_arg, load_npy, write_atomic
+from tpu.cli.common import OutputFile, add_config_arg, load_npy, positive_int, write_text
 from tpu.cli.run import add_quant_args, prepare
 from tpu.config import load_config
 
@@ -13,9 +13,11 @@ def register(sub) -> None:
     add_config_arg(p)
     p.add_argument("--calib", metavar="X.npy", help="calibration batch to quantize a float model")
     add_quant_args(p)
-    p.add_argument("--batch", type=int, default=1, help="batch size to compile for (default 1)")
+    p.add_argument("--batch", type=positive_int, default=1,
+                   help="batch size to compile for (default 1)")
     p.add_argument("--asm", action="store_true", help="print the program as text")
-    p.add_argument("-o", "--output", metavar="FILE.asm", help="write the program text to FILE")
+    p.add_argument("-o", "--output", type=OutputFile, metavar="FILE.asm",
+                   help="write the program text to FILE")
     p.set_defaults(func=run)
 
 
@@ -27,7 +29,7 @@ def run(args) -> int:
     compiled = compile_graph(prepare(args.model, calib, config, args), config)
     text = compiled.asm(args.batch)
     if args.output:
-        write_atomic(args.output, lambda p: p.write_text(text))
+        write_text(args.output, text)
     if args.asm or not args.output:
         print(text, end="")
     return 0

@@ -6,10 +6,19 @@ import dataclasses
 
 from tpu.array import BACKENDS, gemm
 from tpu.array.activity import array_counts, gemm_dram
-from tpu.array.precision import Precision
-from tpu.cli.common import add_config_arg, load_npy, write_json, write_npy
+from tpu.array.precision import MAX_OPERAND_BITS, Precision
+from tpu.cli.common import (
+    OutputFile,
+    add_config_arg,
+    int_arg,
+    load_npy,
+    output_folder,
+    write_json,
+    write_npy,
+)
 from tpu.config import load_config
 from tpu.cost import area, energy
+from tpu.report import gemm_document
 
 
 def register(sub) -> None:
@@ -19,14 +28,20 @@ def register(sub) -> None:
     add_config_arg(p)
     p.add_argument("--dataflow", choices=("ws", "os", "is"), help="override the config's dataflow")
     p.add_argument("--backend", choices=BACKENDS, default="fast")
-    p.add_argument("--act-bits", type=int, metavar="N",
+    p.add_argument("--act-bits", type=operand_width, metavar="N",
                    help="A's width, 1..16 (default: the array's; wider runs in slices, narrower "
                         "packed several to a PE; 1 is binary ±1)")
-    p.add_argument("--weight-bits", type=int, metavar="N", help="B's width, likewise")
-    p.add_argument("--output", metavar="C.npy", help="write C (int64, exact)")
-    p.add_argument("--json", metavar="R.json", help="write the report as JSON")
-    p.add_argument("--waves", metavar="DIR", help="rtl backend: write waveforms into DIR")
+    p.add_argument("--weight-bits", type=operand_width, metavar="N", help="B's width, likewise")
+    p.add_argument("--output", type=OutputFile, metavar="C.npy", help="write C (int64, exact)")
+    p.add_argument("--json", type=OutputFile, metavar="R.json", help="write the report as JSON")
+    p.add_argument("--waves", type=output_folder(), metavar="DIR",
+                   help="rtl backend: write waveforms into DIR")
     p.set_defaults(func=run)
+
+
+def operand_width(text: str) -> int:
+    """Argument type of a declared operand width: 1..16 (1: binary ±1)."""
+    return int_arg(text, "an operand width", 1, MAX_OPERAND_BITS)
 
 
 def gemm_report(result, config) -> dict:
@@ -54,7 +69,7 @@ def run(args) -> int:
     if args.output:
         write_npy(args.output, result.output)
     if args.json:
-        write_json(args.json, report)
+        write_json(args.json, gemm_document(report))
     e = report["energy_pj"]
     print(f"C = A·B: {report['m']}×{report['k']} · {report['k']}×{report['n']} on "
           f"{config.array.rows}×{config.array.cols} {config.array.dataflow} ({config.name}), "

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tpu.cli.common import add_config_arg, write_atomic, write_json
+from tpu.cli.common import OutputFile, add_config_arg, output_folder, write_atomic, write_json
 from tpu.config import load_config
 from tpu.errors import TpuError
+from tpu.report import document
 
 
 def register(sub) -> None:
@@ -14,12 +15,12 @@ def register(sub) -> None:
     hsub = p.add_subparsers(dest="hdl_command", required=True, metavar="ACTION")
     v = hsub.add_parser("verilog", help="write the matrix unit and activation unit as Verilog")
     add_config_arg(v)
-    v.add_argument("-o", "--output", required=True, metavar="DIR",
+    v.add_argument("-o", "--output", required=True, type=output_folder(), metavar="DIR",
                    help="folder for the .v files (created if missing)")
     v.set_defaults(func=run_verilog)
     a = hsub.add_parser("area", help="synthesize with yosys: cells, transistors, per-PE figures")
     add_config_arg(a)
-    a.add_argument("--json", metavar="F", help="write the figures as JSON")
+    a.add_argument("--json", type=OutputFile, metavar="F", help="write the figures as JSON")
     a.add_argument("--full", action="store_true",
                    help="also synthesize the whole array (slow beyond ~16×16)")
     a.set_defaults(func=run_area)
@@ -57,7 +58,8 @@ def run_area(args) -> int:
         "um2_per_transistor": UM2_PER_TRANSISTOR_45NM,
     }
     if args.json:
-        write_json(args.json, report)
+        body = {k: v for k, v in report.items() if k != "config"}  # the envelope's is the full one
+        write_json(args.json, document("hdl-area", config, **body))
     a = config.array
     print(f"{a.rows}×{a.cols} {a.dataflow} array ({config.name}), operands "
           f"{a.act_bits}/{a.weight_bits} bit, accumulators {a.acc_bits} bit; yosys synth -booth")

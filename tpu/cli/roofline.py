@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from tpu.cli.common import add_config_arg, write_atomic, write_json
+from tpu.cli.common import OutputFile, add_config_arg, write_figure, write_json
 from tpu.cli.run import add_quant_args, prepare, workload
 from tpu.config import load_config
+from tpu.report import roofline_document
 
 DEFAULT_BATCH = 100  # held-out digits in the default run
 
@@ -19,8 +20,8 @@ def register(sub) -> None:
     p.add_argument("--gemm", metavar="MxKxN", action="append", default=[],
                    help="place a single GEMM shape (repeatable); with --gemm alone no model runs")
     add_quant_args(p)
-    p.add_argument("--json", metavar="F.json", help="write the roof and the points as JSON")
-    p.add_argument("--plot", metavar="F.png", help="write the roofline plot")
+    p.add_argument("--json", type=OutputFile, metavar="F.json", help="write the roof and the points as JSON")
+    p.add_argument("--plot", type=OutputFile, metavar="F.png", help="write the roofline plot")
     p.set_defaults(func=run)
 
 
@@ -65,16 +66,10 @@ def run(args) -> int:
         print("\n  timing: compiler scoreboard with the configured DRAM bandwidth (stalls included)")
         if shapes:
             print(f"  GEMM shapes: {GEMM_TIMING}")
-    report = {
-        "config": config.to_dict(),
-        "roof": machine.to_dict(),
-        "timing": "compiler scoreboard",
-        "gemm_timing": GEMM_TIMING if shapes else None,
-        "points": [p.to_dict() for p in points],
-    }
     if args.json:
-        write_json(args.json, report)
+        write_json(args.json, roofline_document(config, machine, points, timing="compiler scoreboard",
+                                                gemm_timing=GEMM_TIMING if shapes else None))
     if args.plot:
         fig = roofline_figure(machine, points)
-        write_atomic(args.plot, lambda path: fig.savefig(path, dpi=110, format="png"))
+        write_figure(args.plot, fig, dpi=110)
     return 0

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
 from tpu.array import BACKENDS
-from tpu.cli.common import add_config_arg, load_npy, write_atomic, write_json, write_npy
+from tpu.cli.common import (
+    OutputFile,
+    add_config_arg,
+    bit_width,
+    load_npy,
+    output_folder,
+    write_figure,
+    write_json,
+    write_npy,
+    write_text,
+)
 from tpu.config import load_config
 from tpu.errors import TpuError
+
+PLOT_FILES = ("cycles.png", "energy.png", "roofline.png")  # what --plots DIR holds
 
 
 def register(sub) -> None:
@@ -19,7 +32,7 @@ def register(sub) -> None:
     add_config_arg(p)
     p.add_argument("--input", metavar="X.npy", help="input batch (float, the model's input shape)")
     p.add_argument("--calib", metavar="X.npy", help="calibration batch to quantize a float model")
-    p.add_argument("--output", metavar="Y.npy", help="write the model's output")
+    p.add_argument("--output", type=OutputFile, metavar="Y.npy", help="write the model's output")
     p.add_argument("--backend", choices=BACKENDS, default="fast",
                    help="fast (tile level), cycle (per-cycle model) or rtl (matrix unit simulated "
                         "from the Verilog; with --requant fixed the activation unit too)")
@@ -27,10 +40,12 @@ def register(sub) -> None:
                    help="float: onnxruntime/MLAS float32 requantization (bit-exact with ORT); "
                         "fixed: gemmlowp int32 multiplier + shift (TFLite reference kernels)")
     add_quant_args(p)
-    p.add_argument("--json", metavar="R.json", help="write the report as JSON")
-    p.add_argument("--csv", metavar="LAYERS.csv", help="write the per-layer figures as CSV")
-    p.add_argument("--plots", metavar="DIR", help="write cycles/utilization and energy plots")
-    p.add_argument("--waves", metavar="DIR", help="rtl backend: write waveforms into DIR")
+    p.add_argument("--json", type=OutputFile, metavar="R.json", help="write the report as JSON")
+    p.add_argument("--csv", type=OutputFile, metavar="LAYERS.csv", help="write the per-layer figures as CSV")
+    p.add_argument("--plots", type=output_folder(*PLOT_FILES), metavar="DIR",
+                   help="write cycles/utilization and energy plots")
+    p.add_argument("--waves", type=output_folder(), metavar="DIR",
+                   help="rtl backend: write waveforms into DIR")
     p.set_defaults(func=run)
 
 
@@ -39,8 +54,8 @@ def add_quant_args(p) -> None:
     g.add_argument("--method", choices=("minmax", "percentile", "kl", "mse"), default="minmax",
                    help="activation calibration (default minmax)")
     g.add_argument("--per-tensor", action="store_true", help="per-tensor weights (default per-channel)")
-    g.add_argument("--act-bits", type=int, help="activation bits (default: the array's)")
-    g.add_argument("--weight-bits", type=int, help="weight bits (default: the array's)")
+    g.add_argument("--act-bits", type=bit_width, help="activation bits (default: the array's)")
+    g.add_argument("--weight-bits", type=bit_width, help="weight bits (default: the array's)")
 
 
 def prepare(model, calib, config, args):
@@ -56,8 +71,8 @@ def prepare(model, calib, config, args):
                        f"inputs) so it can be quantized")
     a = config.array
     return quantize(graph, calib, per_channel=not args.per_tensor, method=args.method,
-                    act_bits=args.act_bits or min(8, a.act_bits),
-                    weight_bits=args.weight_bits or min(8, a.weight_bits),
+                    act_bits=min(8, a.act_bits) if args.act_bits is None else args.act_bits,
+                    weight_bits=min(8, a.weight_bits) if args.weight_bits is None else args.weight_bits,
                     act_signed=False, weight_signed=True)
 
 
@@ -86,7 +101,7 @@ def run(args) -> int:
     from rich.console import Console
 
     from tpu.compiler import compile as compile_graph
-    from tpu.report import layer_table, layers_csv, plot_run
+    from tpu.report import layer_table, run_document, to_csv
 
     config = load_config(args.config)
     model, x, calib, labels = workload(args)
@@ -103,10 +118,9 @@ def run(args) -> int:
     if args.output:
         write_npy(args.output, y)
     if args.json:
-        write_json(args.json, report)
+        write_json(args.json, run_document(report))
     if args.csv:
-        text = layers_csv(report)
-        write_atomic(args.csv, lambda p: p.write_text(text))
+        write_text(args.csv, to_csv(run_document(report), "layers"))
     a = config.array
     title = (f"{graph.name}: batch {len(x)} on {a.rows}×{a.cols} {a.dataflow} ({config.name}), "
              f"backend {args.backend}")
@@ -119,9 +133,7 @@ def run(args) -> int:
     if "accuracy" in report:
         console.print(f"accuracy on {len(labels)} held-out digits: {report['accuracy']:.2%}")
     if args.plots:
-        from pathlib import Path
-
-        for path in plot_run(report, Path(args.plots)) + [_roofline_plot(result, Path(args.plots))]:
+        for path in _write_plots(report, result, Path(args.plots)):
             console.print(f"wrote {path}")
     return 0
 
@@ -139,16 +151,14 @@ def _layer_progress(console, what: str):
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _roofline_plot(result, folder):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _write_plots(report, result, folder):
+    from tpu.report import run_figures
     from tpu.roofline import layer_points, roof, roofline_figure
 
-    fig = roofline_figure(roof(result.program.config), layer_points(result), result.program.name)
-    path = folder / "roofline.png"
-    write_atomic(path, lambda p: fig.savefig(p, dpi=100, format="png"))
-    plt.close(fig)
-    return path
+    figures = run_figures(report)
+    figures["roofline.png"] = roofline_figure(roof(result.program.config), layer_points(result),
+                                              result.program.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, fig in figures.items():
+        write_figure(folder / name, fig)
+    return [folder / name for name in figures]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from tpu.cli.common import write_json
+from tpu.cli.common import OutputFile, write_json
 from tpu.config import load_config
+from tpu.report import scalesim_document
 from tpu.scalesim import (
     Report,
     machine_from_scalesim,
@@ -31,7 +32,8 @@ def register(subparsers) -> None:
                    help="SCALE-Sim topology CSV (conv rows name,H,W,FH,FW,C,N,stride,)")
     p.add_argument("--gemm", action="store_true",
                    help="the topology has GEMM rows name,M,N,K, (SCALE-Sim's -i gemm)")
-    p.add_argument("--json", metavar="OUT", default=None, help="also write the report as JSON")
+    p.add_argument("--json", type=OutputFile, metavar="OUT", default=None,
+                   help="also write the report as JSON")
     p.add_argument(
         "--config", default=None, metavar="OURCFG",
         help="our machine: preset name or TOML file (default: edge-32 with the SCALE-Sim "
@@ -51,9 +53,7 @@ def run(args) -> int:
         report = simulate(cfg, layers)
     print(format_report(report, machine))
     if args.json:
-        data = report.to_dict()
-        data["config"] = {"scalesim": data["config"], "machine": machine.to_dict()}
-        write_json(args.json, data)
+        write_json(args.json, scalesim_document(report, machine))
     return 0
 
 

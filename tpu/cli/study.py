@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tpu.cli.common import add_config_arg, load_npy, write_atomic, write_json
+from tpu.cli.common import OutputFile, add_config_arg, load_npy, write_figure, write_json
 from tpu.config import load_config
 from tpu.errors import TpuError
+from tpu.report import study_document
 
 
 def _widths(text: str) -> tuple[int, ...]:
@@ -37,8 +38,8 @@ def register(sub) -> None:
     s.add_argument("--qat-epochs", type=int, default=15,
                    help="QAT fine-tuning epochs for rows with ≤4-bit weights (0: no QAT rows; "
                         "QAT needs a tpu.nn model and labels, as the default has)")
-    s.add_argument("--json", metavar="F.json", help="write the rows as JSON")
-    s.add_argument("--plot", metavar="F.png", help="write the trade-off plot")
+    s.add_argument("--json", type=OutputFile, metavar="F.json", help="write the rows as JSON")
+    s.add_argument("--plot", type=OutputFile, metavar="F.png", help="write the trade-off plot")
     s.set_defaults(func=run)
 
 
@@ -79,9 +80,8 @@ def run(args) -> int:
           "QAT-MSE (MSE weight calibration): accuracy from tpu.quant's integer model, cost from "
           "the PTQ run")
     if args.json:
-        write_json(args.json, {"config": config.to_dict(), "model": work.graph.name,
-                                "batch": len(work.x), "rows": [r.to_dict() for r in rows]})
+        write_json(args.json, study_document(config, work.graph.name, len(work.x), rows))
     if args.plot:
         fig = study_figure(rows, title)
-        write_atomic(args.plot, lambda path: fig.savefig(path, dpi=110, format="png"))
+        write_figure(args.plot, fig, dpi=110)
     return 0

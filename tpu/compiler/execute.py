@@ -1,5 +1,13 @@
 """Running a program: values layer by layer (matrix work on the array backend), then timing
-every instruction on a scoreboard, then per-layer statistics and energy."""
+every instruction on a scoreboard, then per-layer statistics and energy.
+
+Time is attributed along the critical path: the chain of instructions, each started by the one
+before it (a dependency or its unit coming free), that ends at the program's last cycle. Every
+cycle of the run lies on it exactly once, and belongs to the layer whose instruction holds it —
+so weights prefetched while an earlier layer computes cost that earlier layer nothing, and a
+layer that waits for DRAM owns the wait. DRAM and SRAM bytes belong to the layer whose
+instructions move them.
+"""
 
 from __future__ import annotations
 
@@ -11,26 +19,30 @@ import numpy as np
 
 from tpu.array import gemm_many
 from tpu.array.activity import array_counts, packed
-from tpu.compiler import ir, reference
-from tpu.compiler.lower import patch_matrices
+from tpu.compiler.operands import map_weights
 from tpu.compiler.program import Program
 from tpu.cost import area, energy
 from tpu.cost.energy import Counts, Energy, Operands
+from tpu.ops.core import Numerics
+from tpu.ops.matrix import zero_point
 
 
 @dataclass(frozen=True)
 class LayerStats:
     name: str
     op: str
+    unit: str  # array, vector, host or view
     macs: int
-    cycles: int
-    stall_cycles: int
-    busy_cycles: int
+    cycles: int  # on the critical path
+    stall_cycles: int  # of those, waiting for DRAM
+    busy_cycles: int  # its compute unit's busy time (overlapped or not)
     utilization: float
     sram_bytes: Operands
     dram_bytes: Operands
     energy_pj: Energy
     counts: Counts
+    mapping: str = ""
+    float_island: bool = False
 
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "counts"}
@@ -46,6 +58,7 @@ class RunResult:
     totals: dict
     program: Program
     tensors: dict = field(default_factory=dict, repr=False)
+    numerics: Numerics = Numerics()
 
     def report(self) -> dict:
         cfg = self.program.config
@@ -53,17 +66,22 @@ class RunResult:
             "config": cfg.to_dict(),
             "model": self.program.name,
             "batch": self.program.batch,
+            "numerics": dataclasses.asdict(self.numerics),
             "layers": [layer.to_dict() for layer in self.layers],
+            "float_islands": [s.name for s in self.layers if s.float_island],
             "totals": self.totals,
             "area_mm2": area(cfg).to_dict(),
         }
 
 
 def run_program(program: Program, x, *, backend: str = "fast", requant: str = "float",
-                waves=None, progress: Callable[[int, int], None] | None = None) -> RunResult:
+                saturate_pairs: bool = False, waves=None,
+                progress: Callable[[int, int], None] | None = None) -> RunResult:
     config = program.config
-    xs = list(x) if isinstance(x, list | tuple) else [x]
-    env = dict(zip(_graph_inputs(program), (np.asarray(v) for v in xs), strict=True))
+    nx = Numerics(requant, saturate_pairs, config.array.acc_bits)
+    graph = program.notes["graph"]
+    xs = graph.check_inputs(x)
+    env = dict(zip(graph.inputs, xs, strict=True))
     durations: dict[int, int] = {}
     counts: dict[int, Counts] = {}
     by_layer: dict[int, list[int]] = {}
@@ -74,65 +92,80 @@ def run_program(program: Program, x, *, backend: str = "fast", requant: str = "f
         args = [env[t] for t in node.inputs]
         if layer.kind == "matmul":
             env[node.output], counts[layer.index] = _run_matmul(
-                program, layer, args[0], by_layer[layer.index], durations, backend, requant, waves)
+                program, layer, args, by_layer[layer.index], durations, backend, nx, waves)
         else:
-            env[node.output] = reference.run_node(node, args, requant)
+            env[node.output] = node.run(args, nx)
             if layer.kind == "vector":
-                moved = sum(packed(a.size, config.array.act_bits) for a in args)
-                out = packed(env[node.output].size, config.array.act_bits)
-                counts[layer.index] = Counts(sram_reads=Operands(inputs=moved),
-                                             sram_writes=Operands(outputs=out))
+                counts[layer.index] = _vector_counts(layer, program, env)
         if progress:
             progress(layer.index + 1, len(program.layers))
-    ends = _scoreboard(program, durations)
-    layers = _layer_stats(program, ends, durations, counts, by_layer)
-    outputs = [env[o] for o in _graph_outputs(program)]
-    return RunResult(outputs, layers, _totals(layers, config), program, env)
+    starts, ends, binding = _scoreboard(program, durations)
+    layers = _layer_stats(program, starts, ends, binding, durations, counts, by_layer)
+    outputs = [env[o] for o in graph.outputs]
+    return RunResult(outputs, layers, _totals(layers, config, max(ends, default=0)), program, env, nx)
 
 
-def _graph_inputs(program):
-    return program.notes["inputs"]
+def _vector_counts(layer, program, env) -> Counts:
+    bits = program.config.array.act_bits
+    data = [t for i, t in enumerate(layer.node.inputs)
+            if t and i not in set(getattr(layer.node, "params", ()))]
+    moved = sum(packed(np.size(env[t]), bits if env[t].dtype.kind in "iu" else 32) for t in data)
+    out = env[layer.node.output]
+    w = layer.work
+    return Counts(sram_reads=Operands(inputs=moved),
+                  sram_writes=Operands(outputs=packed(out.size, bits if out.dtype.kind in "iu" else 32)),
+                  vector_alu=w.alu, vector_mul=w.mul, vector_lut=w.lut, vector_fp=w.fp)
 
 
-def _graph_outputs(program):
-    return program.notes["outputs"]
+def _mappings(layer, args, config):
+    """Per pack, the weights as the array holds them: compiled in, or (a second activation,
+    loaded as the stationary operand at run time) mapped now with its type's range."""
+    if layer.mapped:
+        return layer.mapped
+    node = layer.node
+    x_range = (node.x_q.qmin, node.x_q.qmax)
+    zw = zero_point(node.w_q)
+    return tuple(map_weights(np.asarray(b, np.int64), np.broadcast_to(zw, (b.shape[1],)), None,
+                             int(zero_point(node.x_q)), x_range, config.array, node.name,
+                             w_range=(node.w_q.qmin, node.w_q.qmax))
+                 for b in node.weights(args))
 
 
-def _run_matmul(program, layer, x, instr_ids, durations, backend, requant, waves):
+def _run_matmul(program, layer, args, instr_ids, durations, backend, nx: Numerics, waves):
     """The layer's MATMUL instructions as one stream on the array (the matrix unit pipelines
     consecutive MATMULs); accumulators restored exactly, then requantized."""
     config = program.config
     node = layer.node
-    zx = int(node.x_q.zero_point)
-    if isinstance(node, ir.Conv):
-        patches = patch_matrices(np.asarray(x, np.int64), node, zx)
-    else:
-        patches = [np.asarray(x, np.int64).reshape(layer.m, layer.k)]
-    shifted = [p + mapped.dx for p, mapped in zip(patches, layer.mapped, strict=True)]
+    args = [np.asarray(a, np.int64) for a in args]
+    patches = node.patches(args, int(zero_point(node.x_q)))
+    mapped = _mappings(layer, args, config)
+    packs = [np.concatenate([patches[g] for g in pack], axis=1) + m.dx
+             for pack, m in zip(layer.packs, mapped, strict=True)]
     matmuls = [i for i in instr_ids if program.instrs[i].op == "MATMUL"]
     jobs = []
     for i in matmuls:
         ins = program.instrs[i]
         (m0, m1), (n0, n1), (k0, k1) = ins.m, ins.n, ins.k
-        jobs.append((shifted[ins.group][m0:m1, k0:k1], layer.mapped[ins.group].w[k0:k1, n0:n1]))
+        jobs.append((packs[ins.group][m0:m1, k0:k1], mapped[ins.group].w[k0:k1, n0:n1]))
     r = gemm_many(jobs, config, backend=backend, waves=waves)
     # each MATMUL occupies the matrix unit for the cycles it adds to the stream
     for i, finish, before in zip(matmuls, r.finish, (0, *r.finish[:-1]), strict=True):
         durations[i] = finish - before
-    outs = [np.zeros((layer.m, mapped.w.shape[1]), np.int64) for mapped in layer.mapped]
+    outs = [np.zeros((layer.m, m.w.shape[1]), np.int64) for m in mapped]
     for i, part in zip(matmuls, r.outputs, strict=True):
         ins = program.instrs[i]
         (m0, m1), (n0, n1) = ins.m, ins.n
         outs[ins.group][m0:m1, n0:n1] += part  # accumulators add; wrapped below as the adders do
-    acc = np.concatenate([mapped.accumulators(out) for mapped, out in zip(layer.mapped, outs, strict=True)],
-                         axis=1)
-    if backend == "rtl" and requant == "fixed":  # the activation unit's own arithmetic
+    # packs hold consecutive groups, so their columns concatenate in group order
+    acc = np.concatenate([m.accumulators(out) for m, out in zip(mapped, outs, strict=True)], axis=1)
+    if nx.saturate_pairs and node.u8s8():
+        # onnxruntime's AVX2 (no VNNI) kernel saturates pairs of products: its values, our timing
+        acc = node.accumulate(args, nx)
+    if backend == "rtl" and nx.requant == "fixed":  # the activation unit's own arithmetic
         y = _activate_on_rtl(config, acc, node, waves)
     else:
-        y = reference.requantize(acc, node, requant)  # (rows, channels): channel axis 1
-    if isinstance(node, ir.Conv):
-        b, _, ho, wo = layer.out_shape
-        y = y.reshape(b, ho, wo, -1).transpose(0, 3, 1, 2)
+        y = node.requantize(acc, nx.requant)  # (rows, channels): channel axis 1
+    y = node.to_output(y, [a.shape for a in args])
     total = array_counts(r.plan, config) + Counts(
         sram_writes=Operands(outputs=packed(y.size, config.array.act_bits)))
     return y, total
@@ -148,8 +181,8 @@ def _activate_on_rtl(config, acc: np.ndarray, node, waves) -> np.ndarray:
     a = config.array
     q = node.out_q
     d = choose_offset(q.qmin, q.qmax, a.act_bits, a.act_signed, "activations", node.name)
-    qm, shift = reference.multiplier_fixed(node)
-    lo, hi = reference.output_range(node)  # a fused ReLU is the raised floor
+    qm, shift = node.multiplier_fixed()
+    lo, hi = node.output_range()  # a fused ReLU is the raised floor
     rows, channels = acc.shape
     qm = np.broadcast_to(np.asarray(qm, np.int64), (channels,))
     shift = np.broadcast_to(np.asarray(shift, np.int64), (channels,))
@@ -168,33 +201,53 @@ def _activate_on_rtl(config, acc: np.ndarray, node, waves) -> np.ndarray:
     return y
 
 
-def _scoreboard(program: Program, durations: dict[int, int]) -> list[int]:
-    """End cycle of every instruction: in order per unit, after its dependencies."""
+def _scoreboard(program: Program, durations: dict[int, int]):
+    """Start and end cycle of every instruction (in order per unit, after its dependencies),
+    and the instruction that made it start when it did (None: it started at cycle 0)."""
     bpc = program.config.memory.dram_bytes_per_cycle
-    free = {"dma": 0, "mxu": 0, "act": 0, "host": 0}
-    ends = []
+    free = {"dma": (0, None), "mxu": (0, None), "act": (0, None), "host": (0, None)}
+    starts, ends, binding = [], [], []
     for i, ins in enumerate(program.instrs):
         dur = -(-ins.nbytes // bpc) if ins.unit == "dma" else durations.get(i, ins.duration)
-        start = max([free[ins.unit]] + [ends[d] for d in ins.deps])
+        start, why = free[ins.unit]
+        for d in ins.deps:
+            if ends[d] > start or (ends[d] == start and why is None):
+                start, why = ends[d], d
+        starts.append(start)
         ends.append(start + dur)
+        binding.append(why)
         if ins.unit != "host":  # host bookkeeping takes no machine time
-            free[ins.unit] = start + dur
-    return ends
+            free[ins.unit] = (start + dur, i)
+    return starts, ends, binding
 
 
-def _layer_stats(program, ends, durations, counts, by_layer) -> tuple[LayerStats, ...]:
+def _critical_path(starts, ends, binding) -> list[int]:
+    if not ends:
+        return []
+    cur = max(range(len(ends)), key=lambda i: (ends[i], i))
+    path = []
+    while cur is not None:
+        path.append(cur)
+        cur = binding[cur]
+    return path
+
+
+def _layer_stats(program, starts, ends, binding, durations, counts, by_layer) -> tuple[LayerStats, ...]:
     config = program.config
     pes = config.array.rows * config.array.cols
+    cp_cycles: dict[int, int] = {}
+    cp_dma: dict[int, int] = {}
+    for i in _critical_path(starts, ends, binding):
+        ins = program.instrs[i]
+        cp_cycles[ins.layer] = cp_cycles.get(ins.layer, 0) + ends[i] - starts[i]
+        if ins.unit == "dma":
+            cp_dma[ins.layer] = cp_dma.get(ins.layer, 0) + ends[i] - starts[i]
     stats = []
-    prev_end = 0
     for layer in program.layers:
         ids = by_layer.get(layer.index, [])
-        end = max([prev_end] + [ends[i] for i in ids])
-        cycles = end - prev_end
-        prev_end = end
-        busy_op = "MATMUL" if layer.kind == "matmul" else "VECTOR"
+        cycles = cp_cycles.get(layer.index, 0)
         busy = sum(durations.get(i, program.instrs[i].duration) for i in ids
-                   if program.instrs[i].op == busy_op)
+                   if program.instrs[i].op in ("MATMUL", "VECTOR"))
         dram = Operands()
         for i in ids:
             ins = program.instrs[i]
@@ -204,16 +257,16 @@ def _layer_stats(program, ends, durations, counts, by_layer) -> tuple[LayerStats
         sram = Operands(weights=c.sram_reads.weights, inputs=c.sram_reads.inputs,
                         outputs=c.sram_writes.outputs)
         stats.append(LayerStats(
-            name=layer.name, op=layer.op, macs=layer.macs, cycles=cycles,
-            stall_cycles=max(0, cycles - busy), busy_cycles=busy,
+            name=layer.name, op=layer.op, unit=layer.unit, macs=layer.macs, cycles=cycles,
+            stall_cycles=cp_dma.get(layer.index, 0), busy_cycles=busy,
             utilization=layer.macs / (cycles * pes) if cycles else 0.0,
             sram_bytes=sram, dram_bytes=dram, energy_pj=energy(c, config), counts=c,
+            mapping=layer.mapping, float_island=layer.island,
         ))
     return tuple(stats)
 
 
-def _totals(layers, config) -> dict:
-    cycles = sum(s.cycles for s in layers)
+def _totals(layers, config, cycles: int) -> dict:
     macs = sum(s.macs for s in layers)
     pes = config.array.rows * config.array.cols
     return {

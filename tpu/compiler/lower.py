@@ -1,5 +1,14 @@
-"""Lowering a quantized graph to a program: Conv → GEMM (im2col), tiling against the array
-and the buffers, and the instruction stream with its dependencies."""
+"""Lowering a quantized graph to a program: matrix ops → GEMMs tiled against the array and the
+buffers, the rest onto the vector unit or the host, and the instruction stream with its
+dependencies.
+
+Where each op runs comes from the op (``Node.unit``): matrix ops on the matrix unit, elementwise,
+pooling, normalisation and data movement on the vector unit, views nowhere, and the host at the
+machine's boundary (quantizing inputs, dequantizing outputs, shape arithmetic). Grouped
+convolutions with few output channels per group (depthwise) are packed several groups to a GEMM
+with block-diagonal weights, or run on the vector unit, whichever the timing model says is
+faster (``depthwise="auto"``).
+"""
 
 from __future__ import annotations
 
@@ -8,30 +17,34 @@ from dataclasses import dataclass
 import numpy as np
 
 from tpu.array.activity import packed
-from tpu.array.schedule import accumulator_rows
-from tpu.compiler import ir
+from tpu.array.schedule import accumulator_rows, plan_gemms
 from tpu.compiler.operands import MappedWeights, map_weights
 from tpu.compiler.program import Instr, Program
-from tpu.compiler.reference import conv_im2col, out_size
 from tpu.config import Config
 from tpu.errors import ShapeError, TpuError
+from tpu.ops.core import Graph, Node, Work, size
+from tpu.ops.matrix import MatrixOp, zero_point
+from tpu.ops.quant import Constant, Dequantize, Quantize
 
-VECTOR_OPS = (ir.Add, ir.MaxPool, ir.AvgPool, ir.Relu, ir.Clip)
-HOST_OPS = (ir.Quantize, ir.Dequantize, ir.Constant)
+DEPTHWISE = ("auto", "groups", "packed", "vector")
 
 
 @dataclass(frozen=True, eq=False)
 class Layer:
     index: int
-    node: ir.Node
+    node: Node
     kind: str  # "matmul", "vector", "host" or "view"
     out_shape: tuple[int, ...]
-    m: int = 0  # GEMM rows (batch × output pixels)
+    in_shapes: tuple[tuple[int, ...], ...] = ()
+    m: int = 0  # GEMM rows per group
     k: int = 0
     n: int = 0  # output columns per group
     groups: int = 1
-    mapped: tuple[MappedWeights, ...] = ()
-    elements: int = 0  # vector ops: output elements
+    packs: tuple[tuple[int, ...], ...] = ()  # matrix: the groups each GEMM (pack) holds
+    mapped: tuple[MappedWeights, ...] = ()  # per pack (constant weights); () when dynamic
+    work: Work = Work()
+    mapping: str = ""  # matrix ops: gemm | packed | vector | dynamic
+    island: bool = False  # a float op in a quantized graph
 
     @property
     def name(self) -> str:
@@ -39,88 +52,122 @@ class Layer:
 
     @property
     def op(self) -> str:
-        return type(self.node).__name__
+        return self.node.op
 
     @property
     def macs(self) -> int:
         return self.m * self.k * self.n * self.groups
 
+    @property
+    def unit(self) -> str:
+        return {"matmul": "array", "vector": "vector", "host": "host", "view": "view"}[self.kind]
+
     def describe(self) -> str:
-        if self.kind == "matmul":
+        if self.kind == "matmul" or self.mapping == "vector":
             g = f" x{self.groups} groups" if self.groups > 1 else ""
-            return f"GEMM M={self.m} K={self.k} N={self.n}{g} -> {self.out_shape}"
-        return f"-> {self.out_shape}"
+            how = f" [{self.mapping}]" if self.mapping not in ("gemm", "") else ""
+            return f"GEMM M={self.m} K={self.k} N={self.n}{g}{how} -> {self.out_shape}"
+        return f"-> {self.out_shape}" + (" (float island)" if self.island else "")
 
 
-def conv_geometry(node: ir.Conv, in_shape) -> tuple[int, int]:
-    _, _, H, W = in_shape
-    kh, kw = node.weight.shape[2:]
-    (sh, sw), (dh, dw) = node.strides, node.dilations
-    pt, pl, pb, pr = node.pads
-    return out_size(H, kh, sh, pt, pb, dh), out_size(W, kw, sw, pl, pr, dw)
+def _unit(node: Node, graph: Graph, producers: dict[str, Node]) -> str:
+    """Quantize after a graph input (or a view of one) and Dequantize before a graph output run on
+    the host (data enter and leave the machine); inside the graph they border float islands on
+    the vector unit."""
+    if isinstance(node, Quantize):
+        src = node.inputs[0]
+        while src in producers and producers[src].unit == "view":
+            src = producers[src].inputs[0]
+        if src in graph.inputs:
+            return "host"
+    if isinstance(node, Dequantize) and node.output in graph.outputs:
+        return "host"
+    return node.unit
 
 
-def conv_weight_matrices(node: ir.Conv) -> list[np.ndarray]:
-    """Per group, the (Cg·kh·kw) × Og matrix whose rows match :func:`im2col`'s columns."""
-    O = node.weight.shape[0]
-    og = O // node.group
-    return [node.weight[g * og : (g + 1) * og].reshape(og, -1).T for g in range(node.group)]
-
-
-def patch_matrices(x: np.ndarray, node: ir.Conv, pad_value: int) -> list[np.ndarray]:
-    """Per group, the (B·Ho·Wo) × (Cg·kh·kw) patch matrix; padding holds ``pad_value`` (zx)."""
-    cols = conv_im2col(x, node, pad_value)  # B, Ho, Wo, C, kh, kw
-    cg = cols.shape[3] // node.group
-    return [cols[:, :, :, g * cg : (g + 1) * cg].reshape(-1, cg * cols.shape[4] * cols.shape[5])
-            for g in range(node.group)]
-
-
-def _map_layer(node, config: Config) -> tuple[MappedWeights, ...]:
+def _map_pack(node: MatrixOp, pack: tuple[int, ...], config: Config) -> MappedWeights:
+    """The (block-diagonal, for several groups) weight matrix of one pack, mapped exactly."""
     if node.x_q is None or node.w_q is None:
         raise TpuError(f"layer {node.name!r} is not quantized: quantize the model first "
                        f"(tpu run --calib X.npy, or tpu.quantize)")
-    matrices = conv_weight_matrices(node) if isinstance(node, ir.Conv) else [node.weight]
+    mats = node.weights([])
+    k, n = mats[0].shape
+    zw_all = node.weight_zero_points(n * len(mats))
+    zw = np.concatenate([zw_all[g * n:(g + 1) * n] for g in pack])
+    # off the diagonal blocks each column holds its zero point: (w - zw) = 0 there
+    w = np.tile(zw, (k * len(pack), 1))
+    for i, g in enumerate(pack):
+        w[i * k:(i + 1) * k, i * n:(i + 1) * n] = mats[g]
+    bias = None
+    if node.bias is not None:
+        b = np.asarray(node.bias, np.int64).reshape(-1)
+        bias = np.concatenate([b[g * n:(g + 1) * n] for g in pack])
     x_range = (node.x_q.qmin, node.x_q.qmax)
-    zx = int(node.x_q.zero_point)
-    mapped = []
-    for g, w in enumerate(matrices):
-        n = w.shape[1]
-        zw = np.broadcast_to(np.asarray(node.w_q.zero_point, np.int64), (n * len(matrices),))
-        bias = None if node.bias is None else np.asarray(node.bias, np.int64)[g * n : (g + 1) * n]
-        mapped.append(map_weights(np.asarray(w, np.int64), zw[g * n : (g + 1) * n], bias, zx,
-                                  x_range, config.array, node.name))
-    return tuple(mapped)
+    return map_weights(w, zw, bias, int(zero_point(node.x_q)), x_range, config.array, node.name)
 
 
-def lower_layers(graph: ir.Graph, config: Config, batch: int) -> tuple[Layer, ...]:
-    shapes = {name: (batch, *shape[1:]) for name, shape in graph.shapes.items()}
+def _packs(groups: int, n: int, size_: int) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(range(g0, min(groups, g0 + size_))) for g0 in range(0, groups, size_))
+
+
+def _matrix_layer(index: int, node: MatrixOp, shapes, out_shape, config: Config, depthwise: str) -> Layer:
+    groups, m, k, n = node.dims(shapes)
+    base = dict(index=index, node=node, out_shape=out_shape, in_shapes=tuple(shapes), m=m, k=k, n=n,
+                groups=groups)
+    if node.out_q is None:  # a float matrix op (a float island): float32 MACs on the vector unit
+        macs = groups * m * k * n
+        return Layer(kind="vector", work=Work(fp=2 * macs), mapping="vector", island=True, **base)
+    if not node.const_weights:
+        return Layer(kind="matmul", packs=tuple((g,) for g in range(groups)), mapping="dynamic", **base)
+    cols = config.array.cols if config.array.dataflow != "is" else config.array.rows
+    per = max(1, cols // n) if groups > 1 else 1
+    choice = depthwise
+    if choice == "auto":
+        choice = "groups" if per == 1 else _faster(groups, m, k, n, per, config)
+    if choice == "vector" and groups > 1:
+        macs = groups * m * k * n
+        return Layer(kind="vector", work=Work(mul=macs, alu=macs + m * groups * n), mapping="vector", **base)
+    size_ = per if choice == "packed" else 1
+    packs = _packs(groups, n, size_)
+    mapped = tuple(_map_pack(node, p, config) for p in packs)
+    return Layer(kind="matmul", packs=packs, mapped=mapped, mapping="packed" if size_ > 1 else "gemm", **base)
+
+
+def _faster(groups: int, m: int, k: int, n: int, per: int, config: Config) -> str:
+    """Packed block-diagonal GEMMs or the vector unit for a grouped conv: the shorter one."""
+    jobs = [(m, k * len(p), n * len(p)) for p in _packs(groups, n, per)]
+    array = plan_gemms(jobs, config).cycles
+    macs = groups * m * k * n
+    vector = Work(mul=macs, alu=macs + m * groups * n).cycles(config.vector)
+    return "packed" if array <= vector else "vector"
+
+
+def lower_layers(graph: Graph, config: Config, input_shapes: dict,
+                 depthwise: str = "auto") -> tuple[Layer, ...]:
+    if depthwise not in DEPTHWISE:
+        raise TpuError(f"depthwise mapping must be one of {', '.join(DEPTHWISE)}, got {depthwise!r}")
+    shapes = graph.propagate(input_shapes)[0]
+    producers = graph.producers()
     layers = []
     for node in graph.nodes:
-        out_shape = shapes.get(node.output, ())
-        if isinstance(node, ir.Conv):
-            ho, wo = conv_geometry(node, shapes[node.inputs[0]])
-            O, cg, kh, kw = node.weight.shape
-            layers.append(Layer(len(layers), node, "matmul", (batch, O, ho, wo), m=batch * ho * wo,
-                                k=cg * kh * kw, n=O // node.group, groups=node.group,
-                                mapped=_map_layer(node, config)))
-        elif isinstance(node, ir.Gemm):
-            K, N = node.weight.shape
-            layers.append(Layer(len(layers), node, "matmul", (batch, N), m=batch, k=K, n=N,
-                                mapped=_map_layer(node, config)))
-        elif isinstance(node, VECTOR_OPS):
-            layers.append(Layer(len(layers), node, "vector", out_shape,
-                                elements=int(np.prod(out_shape))))
-        elif isinstance(node, HOST_OPS):
-            layers.append(Layer(len(layers), node, "host", out_shape))
-        elif isinstance(node, ir.Reshape):
-            layers.append(Layer(len(layers), node, "view", out_shape))
+        ins = tuple(shapes[t] for t in node.inputs if t)
+        out = shapes[node.output]
+        unit = _unit(node, graph, producers)
+        island = graph.quantized and not node.quantized and unit == "vector" and \
+            not isinstance(node, Quantize | Dequantize)
+        if unit == "matrix":
+            if not graph.quantized and node.out_q is None:
+                raise TpuError(f"layer {node.name!r} is not quantized: quantize the model first "
+                               f"(tpu run --calib X.npy, or tpu.quantize)")
+            layers.append(_matrix_layer(len(layers), node, list(ins), out, config, depthwise))
+        elif unit == "vector":
+            layers.append(Layer(len(layers), node, "vector", out, ins, work=node.work(list(ins), out),
+                                island=island))
+        elif unit in ("host", "view"):
+            layers.append(Layer(len(layers), node, unit, out, ins))
         else:
-            raise TpuError(f"node {node.name!r} ({type(node).__name__}) has no lowering")
+            raise TpuError(f"node {node.name!r} ({node.op}) has no lowering")
     return tuple(layers)
-
-
-def _tensor_bytes(shape, bits: int) -> int:
-    return packed(int(np.prod(shape)), bits) if shape else 0
 
 
 class _Emitter:
@@ -137,13 +184,25 @@ class _Emitter:
         return len(self.instrs) - 1
 
 
-def build_program(graph: ir.Graph, config: Config, batch: int = 1) -> Program:
-    """Lower, tile and schedule ``graph`` for ``batch`` inputs on ``config``'s machine."""
-    layers = lower_layers(graph, config, batch)
+def _data_inputs(layer: Layer) -> list[str]:
+    """Inputs that carry data (not host parameters such as a Reshape's target)."""
+    params = set(getattr(layer.node, "params", ()))
+    return [t for i, t in enumerate(layer.node.inputs) if t and i not in params]
+
+
+def build_program(graph: Graph, config: Config, batch: int | dict = 1, depthwise: str = "auto") -> Program:
+    """Lower, tile and schedule ``graph`` on ``config``'s machine for ``batch`` inputs (or for
+    inputs of the given shapes, a dict input name → shape)."""
+    input_shapes = batch if isinstance(batch, dict) else graph.input_shapes(batch)
+    batch = graph.batch_of([np.empty(input_shapes[n], np.uint8) for n in graph.inputs])
+    layers = lower_layers(graph, config, input_shapes, depthwise)
+    shapes = graph.propagate(input_shapes)[0]
     a, mem = config.array, config.memory
-    ab, wb = a.act_bits, a.weight_bits  # operand widths: buffers hold them packed
-    R, C = a.rows, a.cols
-    shapes = {name: (batch, *s[1:]) for name, s in graph.shapes.items()}
+    bits = _tensor_bits(graph, a.act_bits)
+
+    def nbytes(t: str) -> int:
+        return packed(size(shapes[t]), bits.get(t, a.act_bits)) if t in shapes else 0
+
     em = _Emitter()
     done: dict[str, int] = {}  # tensor -> instruction that completes it
     in_dram = set(graph.inputs)
@@ -152,107 +211,126 @@ def build_program(graph: ir.Graph, config: Config, batch: int = 1) -> Program:
         node = layer.node
         deps = tuple(done[t] for t in node.inputs if t in done)
         if layer.kind in ("host", "view"):
-            if isinstance(node, ir.Quantize):  # host quantizes; the result lands in DRAM
+            if isinstance(node, Quantize | Constant):  # the host puts it in DRAM
                 in_dram.add(node.output)
-            if isinstance(node, ir.Dequantize):
+            if isinstance(node, Dequantize):
                 src = node.inputs[0]
                 if src not in in_dram:
-                    done[src] = em.emit(op="WRITE_HOST", layer=layer.index, deps=deps,
-                                        nbytes=_tensor_bytes(shapes.get(src), a.act_bits),
+                    done[src] = em.emit(op="WRITE_HOST", layer=layer.index, deps=deps, nbytes=nbytes(src),
                                         operand="outputs", args=f"dram:{src} <- ub:{src}")
                     in_dram.add(src)
                 deps = (done[src],)
-            if isinstance(node, ir.Reshape) and all(t in in_dram for t in node.inputs):
+            data = _data_inputs(layer)
+            if layer.kind == "view" and data and all(t in in_dram for t in data):
                 in_dram.add(node.output)
-            done[node.output] = em.emit(op="HOST" if layer.kind == "host" else "SYNC",
-                                        layer=layer.index, deps=deps,
-                                        args=f"{layer.op.lower()} {node.output}")
+            done[node.output] = em.emit(op="HOST" if layer.kind == "host" else "SYNC", layer=layer.index,
+                                        deps=deps, args=f"{layer.op.lower()} {node.output}")
             continue
-        in_bytes = sum(_tensor_bytes(shapes.get(t), a.act_bits) for t in node.inputs)
-        out_bytes = _tensor_bytes(layer.out_shape, a.act_bits)
+        data = _data_inputs(layer)
+        in_bytes = sum(nbytes(t) for t in data)
+        out_bytes = nbytes(node.output)
         resident = in_bytes + out_bytes <= mem.unified_buffer_bytes
         reads = []
-        for t in node.inputs:
-            if t in in_dram and t in shapes:
-                reads.append(em.emit(op="READ_HOST", layer=layer.index, deps=deps,
-                                     nbytes=_tensor_bytes(shapes[t], a.act_bits), operand="inputs",
-                                     args=f"ub:{t} <- dram:{t}"))
+        for t in data:
+            if t in in_dram and (layer.kind == "vector" or t == data[0] or layer.mapping == "dynamic"):
+                reads.append(em.emit(op="READ_HOST", layer=layer.index, deps=deps, nbytes=nbytes(t),
+                                     operand="inputs", args=f"ub:{t} <- dram:{t}"))
         if layer.kind == "vector":
-            done[node.output] = em.emit(op="VECTOR", layer=layer.index, deps=deps + tuple(reads),
-                                        duration=-(-layer.elements // C),
-                                        args=f"ub:{node.output} <- {layer.op.lower()}"
-                                             f"({', '.join('ub:' + t for t in node.inputs)})")
+            last = em.emit(op="VECTOR", layer=layer.index, deps=deps + tuple(reads),
+                           duration=layer.work.cycles(config.vector),
+                           args=f"ub:{node.output} <- {layer.op.lower()}("
+                                f"{', '.join('ub:' + t for t in data)})")
+            if not resident:
+                last = em.emit(op="WRITE_HOST", layer=layer.index, deps=(last,), nbytes=out_bytes,
+                               operand="outputs", args=f"dram:{node.output} <- ub")
+                in_dram.add(node.output)
+            done[node.output] = last
             continue
-        done[node.output] = _emit_matmul(em, layer, config, deps + tuple(reads), resident,
-                                         chunk_rows, ab, wb, R, C)
+        done[node.output] = _emit_matmul(em, layer, config, deps + tuple(reads), resident, chunk_rows)
         if not resident:
             in_dram.add(node.output)
     return Program(graph.name, batch, config, layers, tuple(em.instrs),
-                   notes={"inputs": graph.inputs, "outputs": graph.outputs})
+                   notes={"inputs": graph.inputs, "outputs": graph.outputs, "graph": graph})
 
 
-def _emit_matmul(em: _Emitter, layer: Layer, config: Config, deps, resident: bool,
-                 chunk_rows: int, ab: int, wb: int, R: int, C: int) -> int:
-    """MATMUL/ACTIVATE (and READ_WEIGHTS) for one GEMM layer; returns its last instruction."""
-    mem = config.memory
+def _tensor_bits(graph: Graph, act_bits: int) -> dict[str, int]:
+    """Stored width of each tensor: integers at the array's operand width, floats at 32 bits."""
+    out = {}
+    for n in graph.nodes:
+        q = getattr(n, "out_q", None) or getattr(n, "q", None)
+        integer = q is not None and not isinstance(n, Dequantize)
+        out[n.output] = act_bits if integer else 32
+    for t in graph.inputs:  # a float input is quantized by the host; integers come as they are
+        out[t] = 32 if graph.spec(t).dtype == "float32" else act_bits
+    return out
+
+
+def _emit_matmul(em: _Emitter, layer: Layer, config: Config, deps, resident: bool, chunk_rows: int) -> int:
+    """MATMUL/ACTIVATE (and READ_WEIGHTS) for one matrix layer; returns its last instruction."""
+    a, mem = config.array, config.memory
+    ab, wb, R, C = a.act_bits, a.weight_bits, a.rows, a.cols
     half_wb = mem.weight_buffer_bytes // 2  # double-buffered: load one half while using the other
     if packed(R * C, wb) > half_wb:
         raise ShapeError(
             f"layer {layer.name!r}: one {R}x{C} weight tile ({packed(R * C, wb)} bytes) does not fit "
-            f"half the weight buffer ({half_wb} bytes); raise [memory] weight_buffer_bytes"
-        )
-    ub_row = packed(layer.k + layer.n, ab)
+            f"half the weight buffer ({half_wb} bytes); raise [memory] weight_buffer_bytes")
+    dynamic = layer.mapping == "dynamic"
+    k_pack = layer.k * len(layer.packs[0])
+    n_cols = layer.mapped[0].w.shape[1] if layer.mapped else layer.n + 1  # + the Σx column
+    ub_row = packed(k_pack + n_cols, ab)
     if ub_row > mem.unified_buffer_bytes:
         raise ShapeError(
             f"layer {layer.name!r}: one input row and output row ({ub_row} bytes) do not fit the "
-            f"unified buffer ({mem.unified_buffer_bytes} bytes); raise [memory] unified_buffer_bytes"
-        )
-    n_cols = layer.mapped[0].w.shape[1]
-    k_chunk = min(layer.k, max(R, half_wb * 8 // (C * wb) // R * R))
+            f"unified buffer ({mem.unified_buffer_bytes} bytes); raise [memory] unified_buffer_bytes")
+    k_chunk = min(k_pack, max(R, half_wb * 8 // (C * wb) // R * R))
     n_block = min(n_cols, max(C, half_wb * 8 // (k_chunk * wb) // C * C))
-    weights_total = packed(layer.k * n_cols * layer.groups, wb)
+    weights_total = packed(k_pack * n_cols * len(layer.packs), wb)
     weights_resident = weights_total <= mem.weight_buffer_bytes
     m_chunk = chunk_rows if resident else max(1, min(chunk_rows, mem.unified_buffer_bytes // ub_row))
     last = None
     matmuls, activates = em.matmuls, em.activates
     first_activate = len(activates)
     weight_loads: list[int] = []
-    for g in range(layer.groups):
+    src = layer.node.inputs[0]
+    for p in range(len(layer.packs)):
         for m0 in range(0, layer.m, m_chunk):
             m1 = min(layer.m, m0 + m_chunk)
             reads = ()
             if not resident:  # stream this chunk's patches in from DRAM
                 reads = (em.emit(op="READ_HOST", layer=layer.index, deps=deps,
-                                 nbytes=packed((m1 - m0) * layer.k, ab), operand="inputs",
-                                 args=f"ub <- dram:{layer.node.inputs[0]} rows {m0}:{m1}"),)
+                                 nbytes=packed((m1 - m0) * k_pack, ab), operand="inputs",
+                                 args=f"ub <- dram:{src} rows {m0}:{m1}"),)
             for n0 in range(0, n_cols, n_block):
                 n1 = min(n_cols, n0 + n_block)
-                for k0 in range(0, layer.k, k_chunk):
-                    k1 = min(layer.k, k0 + k_chunk)
-                    wdeps = (matmuls[-2],) if len(matmuls) >= 2 else ()
-                    if m0 == 0 or not weights_resident:
-                        weight_loads.append(em.emit(
-                            op="READ_WEIGHTS", layer=layer.index, deps=wdeps,
-                            nbytes=packed((k1 - k0) * (n1 - n0), wb), operand="weights",
-                            args=f"wb <- dram:{layer.name}.w[g{g}] k {k0}:{k1} n {n0}:{n1}"))
-                    mdeps = deps + reads + (weight_loads[-1],)
+                for k0 in range(0, k_pack, k_chunk):
+                    k1 = min(k_pack, k0 + k_chunk)
+                    mdeps = deps + reads
+                    if not dynamic:  # weights from DRAM into the weight FIFO
+                        wdeps = (matmuls[-2],) if len(matmuls) >= 2 else ()
+                        if m0 == 0 or not weights_resident:
+                            weight_loads.append(em.emit(
+                                op="READ_WEIGHTS", layer=layer.index, deps=wdeps,
+                                nbytes=packed((k1 - k0) * (n1 - n0), wb), operand="weights",
+                                args=f"wb <- dram:{layer.name}.w[{p}] k {k0}:{k1} n {n0}:{n1}"))
+                        mdeps += (weight_loads[-1],)
                     if len(activates) >= 2:  # accumulator half reused
                         mdeps += (activates[-2],)
+                    stationary = f"ub:{layer.node.inputs[1]}" if dynamic else "wb"
                     matmuls.append(em.emit(
-                        op="MATMUL", layer=layer.index, deps=mdeps, group=g, m=(m0, m1),
-                        n=(n0, n1), k=(k0, k1), accumulate=k0 > 0,
-                        args=f"acc <- ub:{layer.node.inputs[0]} rows {m0}:{m1} x wb k {k0}:{k1} "
-                             f"n {n0}:{n1}{' (accumulate)' if k0 else ''}"))
-                rows = m1 - m0
+                        op="MATMUL", layer=layer.index, deps=mdeps, group=p, m=(m0, m1), n=(n0, n1),
+                        k=(k0, k1), accumulate=k0 > 0,
+                        args=f"acc <- ub:{src} rows {m0}:{m1} x {stationary} k {k0}:{k1} n {n0}:{n1}"
+                             f"{' (accumulate)' if k0 else ''}"))
                 activates.append(em.emit(
                     op="ACTIVATE", layer=layer.index, deps=(matmuls[-1],),
-                    duration=rows * -(-(n1 - n0) // C),
+                    duration=(m1 - m0) * -(-(n1 - n0) // C),
                     args=f"ub:{layer.node.output} rows {m0}:{m1} n {n0}:{n1} <- requant(acc)"
                          f"{' relu' if getattr(layer.node, 'relu', False) else ''}"))
                 last = activates[-1]
             if not resident:
                 last = em.emit(op="WRITE_HOST", layer=layer.index, deps=(activates[-1],),
-                               nbytes=packed((m1 - m0) * layer.n, ab), operand="outputs",
+                               nbytes=packed((m1 - m0) * layer.n * len(layer.packs[p]), ab),
+                               operand="outputs",
                                args=f"dram:{layer.node.output} rows {m0}:{m1} <- ub")
     return em.emit(op="SYNC", layer=layer.index, deps=tuple(activates[first_activate:]) + (last,),
                    args=f"{layer.node.output} complete")

@@ -62,12 +62,15 @@ class MappedWeights:
 
 
 def map_weights(w: np.ndarray, zw: np.ndarray, bias: np.ndarray | None, zx: int,
-                x_range: tuple[int, int], array: ArrayConfig, layer: str) -> MappedWeights:
-    """Prepare an integer weight matrix ``w`` (K×N) with zero points ``zw`` (N,) for the array."""
+                x_range: tuple[int, int], array: ArrayConfig, layer: str,
+                w_range: tuple[int, int] | None = None) -> MappedWeights:
+    """Prepare an integer weight matrix ``w`` (K×N) with zero points ``zw`` (N,) for the array.
+    ``w_range`` is the span the offset must cover (default: the values' own span; a second
+    activation loaded at run time uses its type's range)."""
     K, N = w.shape
     dx = choose_offset(*x_range, array.act_bits, array.act_signed, "activations", layer)
-    dw = choose_offset(int(w.min()), int(w.max()), array.weight_bits, array.weight_signed,
-                       "weights", layer)
+    lo, hi = w_range if w_range is not None else (int(w.min()), int(w.max()))
+    dw = choose_offset(lo, hi, array.weight_bits, array.weight_signed, "weights", layer)
     wp = w.astype(np.int64) + dw
     zx_star = int(zx) + dx
     zw_star = np.broadcast_to(np.asarray(zw, np.int64), (N,)) + dw

@@ -1,19 +1,21 @@
-"""Static post-training quantization of a float IR graph (calibration data → integer graph).
+"""Static post-training quantization of a float graph (calibration data → integer graph).
+
+Each op decides its own integer form (``Node.quantize``, in its family module of tpu.ops), the
+same way onnxruntime's QDQ fusion does, so a float model quantized here and a model quantized by
+onnxruntime run the same kinds of integer ops; ops without an integer form stay float islands
+(their inputs dequantized, their outputs quantized by whatever integer op reads them).
 
 Scheme (onnxruntime ``quantize_static`` conventions unless told otherwise):
 
 * activations: per tensor, asymmetric, ``act_bits`` wide (unsigned by default, ``act_signed``
   for int8-style), range from the calibration ``method``: ``"minmax"`` (running min/max),
-  ``"percentile"`` (99.99 % of |x|), ``"kl"`` (TensorRT entropy), ``"mse"``; the range is
-  observed on the float graph's tensors over the whole calibration array;
+  ``"percentile"`` (99.99 % of |x|), ``"kl"`` (TensorRT entropy), ``"mse"``. Observers see the
+  calibration set ``batch`` images at a time, so memory does not grow with its size;
 * weights: per output channel (``per_channel``) or per tensor, symmetric by default
-  (``symmetric_weights``; signed symmetric uses the restricted range ±(2^(b-1)-1)),
-  ``weight_bits`` wide;
+  (``symmetric_weights``; signed symmetric uses the restricted range ±(2^(b-1)-1));
 * bias: int32 at scale s_x·s_w (:func:`tpu.quant.bias_int32`);
-* a Conv/Gemm/Add with a fused ReLU gets its output range from the ReLU'd values (so the zero
-  point sits at qmin and the clamp does the ReLU); MaxPool, Reshape, Relu and Clip keep their
-  input's parameters; the graph gets a Quantize after each input and a Dequantize before each
-  output.
+* an op with a fused ReLU gets its output range from the ReLU'd values (the zero point sits at
+  qmin and the clamp does the ReLU); data movement keeps its input's parameters.
 
 Any bit width 2..16 works (``convention`` picks the qparams rules, see tpu.quant.schemes).
 """
@@ -24,97 +26,177 @@ from dataclasses import replace
 
 import numpy as np
 
-from tpu.compiler import ir, reference
-from tpu.errors import TpuError
+from tpu.compiler import reference
+from tpu.errors import ShapeError, TpuError
+from tpu.ops.core import Graph, Node, QParams
+from tpu.ops.quant import Constant, Dequantize, Quantize, quantize_array
 from tpu.quant import bias_int32, qparams, qrange
 from tpu.quant import quantize as quantize_values
 from tpu.quant.observers import METHODS
-from tpu.quant.qmodel import Scheme, act_range
+from tpu.quant.qmodel import Scheme, act_observer, observed_range
 from tpu.quant.schemes import qparams_from_range
 
+CALIB_BATCH = 16
 
-def quantize(graph: ir.Graph, calib: np.ndarray, *, per_channel: bool = True,
-             method: str = "minmax", act_bits: int = 8, weight_bits: int = 8,
-             act_signed: bool = False, weight_signed: bool = True,
-             symmetric_weights: bool = True, convention: str = "onnxruntime") -> ir.Graph:
+
+def quantize(graph: Graph, calib, *, per_channel: bool = True, method: str = "minmax",
+             act_bits: int = 8, weight_bits: int = 8, act_signed: bool = False,
+             weight_signed: bool = True, symmetric_weights: bool = True,
+             convention: str = "onnxruntime", batch: int = CALIB_BATCH) -> Graph:
     """Quantize a float graph with static post-training calibration on ``calib`` (N, ...)."""
     if graph.quantized:
         raise TpuError(f"graph {graph.name!r} is already quantized")
     if method not in METHODS:
         raise TpuError(f"calibration method must be one of {METHODS}, got {method!r}")
     for what, b in (("act_bits", act_bits), ("weight_bits", weight_bits)):
-        if not isinstance(b, int) or not 2 <= b <= 16:
+        if isinstance(b, bool) or not isinstance(b, int) or not 2 <= b <= 16:
             raise TpuError(f"{what} must be an integer in 2..16, got {b!r}")
-    calib = np.asarray(calib, np.float32)
-    if calib.ndim < 1 or len(calib) == 0:
-        raise TpuError("calibration data must be a non-empty array (N, ...)")
+    scheme = Scheme(a_bits=act_bits, a_signed=act_signed, calib=method, convention=convention)
+    ranges = calibrate(graph, calib, scheme, batch)
+    q = _Quantizer(graph, ranges, per_channel=per_channel, act_bits=act_bits, act_signed=act_signed,
+                   weight_bits=weight_bits, weight_signed=weight_signed,
+                   symmetric_weights=symmetric_weights, convention=convention)
+    return q.run()
 
-    env = reference.evaluate(graph, calib, all_tensors=True)
-    act_scheme = Scheme(a_bits=act_bits, a_signed=act_signed, calib=method, convention=convention)
-    qp: dict[str, ir.QParams] = {}
 
-    def act_q(tensor: str) -> ir.QParams:
-        if tensor not in qp:
-            # one calibration rule for both quantization paths (tpu.quant's integer model too)
-            lo, hi = act_range(env[tensor], act_scheme)
-            rng = qrange(act_bits, act_signed, convention=convention)
-            s, z = qparams_from_range(lo, hi, rng, symmetric=False, convention=convention)
-            qp[tensor] = ir.QParams(np.float32(s), np.int64(z), act_bits, act_signed, None)
-        return qp[tensor]
+def calibrate(graph: Graph, calib, scheme: Scheme, batch: int = CALIB_BATCH) -> dict:
+    """The float range of every float tensor over the calibration set, seen ``batch`` at a time."""
+    try:
+        xs = graph.check_inputs(calib)
+    except ShapeError as exc:
+        raise ShapeError(f"calibration data: {exc}") from None
+    n = graph.batch_of(xs)
+    observers: dict = {}
 
-    def weight_q(w: np.ndarray, axis: int) -> tuple[np.ndarray, ir.QParams]:
-        ax = axis if per_channel else None
-        s, z = qparams(w, bits=weight_bits, signed=weight_signed, symmetric=symmetric_weights,
-                       axis=ax, convention=convention)
-        rng = qrange(weight_bits, weight_signed, symmetric=symmetric_weights, convention=convention)
-        wq = quantize_values(w, s, z, bits=weight_bits, signed=weight_signed, axis=ax,
-                             qmin=rng.qmin, qmax=rng.qmax)
-        return wq, ir.QParams(s, z, weight_bits, weight_signed, ax)
+    def observe(name, value):
+        if value.dtype.kind == "f":
+            if name not in observers:
+                observers[name] = act_observer(scheme)
+            observers[name].observe(value)
 
-    nodes: list[ir.Node] = []
-    renames = {}
-    for name in graph.inputs:
-        q = act_q(name)
-        nodes.append(ir.Quantize(f"{name}_quantize", (name,), f"{name}_q", q=q))
-        renames[name] = f"{name}_q"
-        qp[f"{name}_q"] = q
+    for start in range(0, n, batch):
+        chunk = [_batch_slice(graph, i, x, start, batch) for i, x in zip(graph.inputs, xs, strict=True)]
+        for name, x in zip(graph.inputs, chunk, strict=True):
+            observe(name, x)
+        reference.evaluate(graph, chunk, observe=observe)
+    return {name: observed_range(obs, scheme) for name, obs in observers.items()}
 
-    def src(t: str) -> str:
-        return renames.get(t, t)
 
-    for n in graph.nodes:
-        ins = tuple(src(i) for i in n.inputs)
-        if isinstance(n, ir.Conv | ir.Gemm):
-            axis = 0 if isinstance(n, ir.Conv) else 1
-            wq, w_q = weight_q(np.asarray(n.weight, np.float32), axis)
-            x_q = qp[ins[0]]
-            bias = None if n.bias is None else bias_int32(n.bias, x_q.scale, w_q.scale)
-            new = replace(n, inputs=ins, weight=wq, bias=bias, x_q=x_q, w_q=w_q, out_q=act_q(n.output))
-        elif isinstance(n, ir.Add):
-            new = replace(n, inputs=ins, a_q=qp[ins[0]], b_q=qp[ins[1]], out_q=act_q(n.output))
-        elif isinstance(n, ir.AvgPool):
-            new = replace(n, inputs=ins, x_q=qp[ins[0]], out_q=act_q(n.output))
-        elif isinstance(n, ir.MaxPool | ir.Relu | ir.Clip):
-            new = replace(n, inputs=ins, q=qp[ins[0]])
-            qp[n.output] = qp[ins[0]]
-        elif isinstance(n, ir.Reshape):
-            new = replace(n, inputs=ins)
-            qp[n.output] = qp[ins[0]]
-        elif isinstance(n, ir.Constant):
-            q = act_q(n.output)
-            v = quantize_values(n.value, q.scale, q.zero_point, bits=q.bits, signed=q.signed)
-            new = replace(n, value=v, q=q)
-        else:
-            raise TpuError(f"node {n.name!r}: cannot quantize {type(n).__name__}")
-        nodes.append(new)
+def _batch_slice(graph: Graph, name: str, x: np.ndarray, start: int, batch: int) -> np.ndarray:
+    dims = graph.spec(name).shape
+    axis = next((i for i, d in enumerate(dims) if d is None), None)
+    if axis is None:
+        return x
+    return np.take(x, range(start, min(start + batch, x.shape[axis])), axis=axis)
 
-    outputs = []
-    for o in graph.outputs:
-        nodes.append(ir.Dequantize(f"{o}_dequantize", (o,), f"{o}_dq", q=qp[o]))
-        outputs.append(f"{o}_dq")
-    shapes = dict(graph.shapes)
-    for i in graph.inputs:
-        shapes[f"{i}_q"] = graph.shapes.get(i, ())
-    for o in graph.outputs:
-        shapes[f"{o}_dq"] = graph.shapes.get(o, ())
-    return ir.Graph(graph.name, tuple(nodes), graph.inputs, tuple(outputs), shapes, quantized=True)
+
+class _Quantizer:
+    """The context ``Node.quantize`` calls (``qc``): integer and float views of tensors."""
+
+    def __init__(self, graph: Graph, ranges: dict, *, per_channel, act_bits, act_signed, weight_bits,
+                 weight_signed, symmetric_weights, convention):
+        self.graph = graph
+        self.ranges = ranges
+        self.per_channel = per_channel
+        self.act_bits, self.act_signed = act_bits, act_signed
+        self.weight_bits, self.weight_signed = weight_bits, weight_signed
+        self.symmetric_weights = symmetric_weights
+        self.convention = convention
+        self.qp: dict[str, QParams] = {}  # integer tensors
+        self.as_int: dict[str, str] = {}  # float tensor -> its quantized copy
+        self.as_float: dict[str, str] = {}  # integer tensor -> its dequantized copy
+        self.constants = {n.output: n for n in graph.nodes if isinstance(n, Constant)}
+        self.nodes: list[Node] = []
+        self._act: dict[str, QParams] = {}
+
+    # --- what Node.quantize calls -----------------------------------------------------------
+    def act_q(self, tensor: str) -> QParams:
+        if tensor not in self._act:
+            if tensor not in self.ranges:
+                raise TpuError(f"tensor {tensor!r} was not seen during calibration (not float?)")
+            lo, hi = self.ranges[tensor]
+            rng = qrange(self.act_bits, self.act_signed, convention=self.convention)
+            s, z = qparams_from_range(lo, hi, rng, symmetric=False, convention=self.convention)
+            self._act[tensor] = QParams(np.float32(s), np.int64(z), self.act_bits, self.act_signed, None)
+        return self._act[tensor]
+
+    def int_input(self, tensor: str) -> tuple[str, QParams]:
+        """``tensor`` as integers: itself if integer, else a quantized copy (a constant is
+        quantized at compile time, an activation by a Quantize node)."""
+        if tensor in self.qp:
+            return tensor, self.qp[tensor]
+        if tensor not in self.as_int:
+            q = self.act_q(tensor)
+            name = f"{tensor}_q"
+            if tensor in self.constants:
+                value = self.quantize_constant(self.constants[tensor].value, q)
+                self.emit(Constant(name, (), name, value=value, q=q))
+            else:
+                self.emit(Quantize(f"{tensor}_quantize", (tensor,), name, q=q))
+            self.as_int[tensor] = name
+        name = self.as_int[tensor]
+        return name, self.qp[name]
+
+    def float_input(self, tensor: str) -> str:
+        if tensor not in self.qp:
+            return tensor
+        if tensor not in self.as_float:
+            name = f"{tensor}_dq"
+            self.emit(Dequantize(f"{tensor}_dequantize", (tensor,), name, q=self.qp[tensor]))
+            self.as_float[tensor] = name
+        return self.as_float[tensor]
+
+    def float_island(self, node: Node) -> Node:
+        params = set(getattr(node, "params", ()))
+        ins = tuple(t if i in params or not t else self.float_input(t) for i, t in enumerate(node.inputs))
+        return replace(node, inputs=ins)
+
+    def passthrough(self, node: Node) -> Node:
+        """A data-movement op: integers in, the same parameters out (floats stay floats)."""
+        x = node.inputs[0]
+        if x in self.qp:
+            return replace(node, q=self.qp[x])
+        return node
+
+    def weight(self, w: np.ndarray, axis: int) -> tuple[np.ndarray, QParams]:
+        ax = axis if self.per_channel else None
+        b, sgn = self.weight_bits, self.weight_signed
+        s, z = qparams(w, bits=b, signed=sgn, symmetric=self.symmetric_weights, axis=ax,
+                       convention=self.convention)
+        rng = qrange(b, sgn, symmetric=self.symmetric_weights, convention=self.convention)
+        wq = quantize_values(w, s, z, bits=b, signed=sgn, axis=ax, qmin=rng.qmin, qmax=rng.qmax)
+        return wq, QParams(s, z, b, sgn, ax)
+
+    @staticmethod
+    def bias(b, x_q: QParams, w_q: QParams) -> np.ndarray:
+        return bias_int32(b, x_q.scale, w_q.scale)
+
+    @staticmethod
+    def quantize_constant(value, q: QParams) -> np.ndarray:
+        return quantize_array(np.asarray(value, np.float32), q)
+
+    def constant(self, node: Constant) -> Node:
+        return node
+
+    # --- the pass ---------------------------------------------------------------------------
+    def emit(self, node: Node) -> None:
+        self.nodes.append(node)
+        q = getattr(node, "out_q", None) or getattr(node, "q", None)
+        if q is not None and not isinstance(node, Dequantize):
+            self.qp[node.output] = q
+
+    def run(self) -> Graph:
+        g = self.graph
+        for n in g.nodes:
+            if not np.all([np.all(np.isfinite(np.asarray(v, np.float64)))
+                           for v in (getattr(n, f, None) for f in ("weight", "bias", "value", "table"))
+                           if v is not None and np.asarray(v).dtype.kind == "f"]):
+                raise TpuError(f"node {n.name!r}: its weights contain NaN or infinity")
+            self.emit(n.quantize(self))
+        outputs = []
+        for o in g.outputs:
+            outputs.append(self.float_input(o))
+        graph = Graph(g.name, tuple(self.nodes), g.inputs, tuple(outputs), quantized=True,
+                      specs={t: g.spec(t) for t in g.inputs})
+        shapes = graph.shapes_at(1) if g.shapes else {}
+        return replace(graph, shapes=shapes, _cache={})

@@ -10,7 +10,10 @@
   with its Op tag) x bits x pJ/bit;
 - sram: bytes read/written per operand x per-byte access energy of the buffer that holds it
   (weights: weight buffer; inputs/outputs: unified buffer; partial sums: accumulator SRAM);
-- dram: DRAM bytes x 8 x pJ/bit of ``memory.dram_type``.
+- dram: DRAM bytes x 8 x pJ/bit of ``memory.dram_type``;
+- vector: the vector unit's element operations: ``alu`` an ``acc_bits`` integer add, ``mul`` an
+  ``act_bits`` integer multiply, ``lut`` one read of a 2^act_bits-entry table (an SRAM of that
+  size), ``fp`` one float32 operation (the mean of an fp32 add and multiply).
 """
 
 from __future__ import annotations
@@ -115,6 +118,10 @@ class Counts:
     dram_bytes: Operands = field(default_factory=Operands)
     accumulator_reads: int = 0
     accumulator_writes: int = 0
+    vector_alu: int = 0
+    vector_mul: int = 0
+    vector_lut: int = 0
+    vector_fp: int = 0
     # PE operations by "lanes x act field x weight field" ("1x8x8": one int8 product, "2x4x4":
     # two 4-bit products summed, "8x1x1": eight XNORs counted); empty: ``macs`` native ones
     pe_ops: Mapping[str, int] = field(default_factory=dict)
@@ -176,16 +183,17 @@ class Energy:
     register: float = 0.0
     sram: float = 0.0
     dram: float = 0.0
+    vector: float = 0.0
     total: float = field(init=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "total", self.mac + self.register + self.sram + self.dram)
+        object.__setattr__(self, "total", self.mac + self.register + self.sram + self.dram + self.vector)
 
     def __add__(self, other: Energy) -> Energy:
         if not isinstance(other, Energy):
             return NotImplemented
         return Energy(self.mac + other.mac, self.register + other.register,
-                      self.sram + other.sram, self.dram + other.dram)
+                      self.sram + other.sram, self.dram + other.dram, self.vector + other.vector)
 
     def __radd__(self, other):
         return self if other == 0 else NotImplemented
@@ -229,4 +237,24 @@ def energy(counts: Counts, config) -> Energy:
     sram += counts.accumulator_reads * _sram_pj_per_byte(tech, m.accumulator_bytes, False)
     sram += counts.accumulator_writes * _sram_pj_per_byte(tech, m.accumulator_bytes, True)
     dram = counts.dram_bytes.total * 8 * dram_energy_pj_per_bit(tech, m.dram_type)
-    return Energy(mac=mac, register=register, sram=sram, dram=dram)
+    return Energy(mac=mac, register=register, sram=sram, dram=dram,
+                  vector=vector_energy(counts, config, tech))
+
+
+def vector_op_energy_pj(tech: Tech, config) -> dict[str, float]:
+    """pJ per element operation of each vector-unit class (see the module docstring)."""
+    a = config.array
+    fp32 = tech.fp_unit("fp32")
+    table_bytes = max(1, (1 << a.act_bits) * a.act_bits // 8)
+    return {"alu": int_add_energy_pj(tech, a.acc_bits),
+            "mul": int_mult_energy_pj(tech, a.act_bits, a.act_bits),
+            "lut": sram_energy_pj(tech, table_bytes, a.act_bits),
+            "fp": (fp32.add_pj + fp32.mult_pj) / 2}
+
+
+def vector_energy(counts: Counts, config, tech: Tech | None = None) -> float:
+    ops = (counts.vector_alu, counts.vector_mul, counts.vector_lut, counts.vector_fp)
+    if not any(ops):
+        return 0.0
+    per = vector_op_energy_pj(tech or load_tech(config.tech.name), config)
+    return sum(n * per[k] for n, k in zip(ops, ("alu", "mul", "lut", "fp"), strict=True))

@@ -18,7 +18,7 @@ import numpy as np
 from tpu.nn.layers import Conv2d, Dense, Flatten, Layer, MaxPool2d, ReLU
 from tpu.nn.model import Sequential
 from tpu.quant.kernels import conv_acc, matmul_acc, wrap
-from tpu.quant.observers import METHODS, HistogramObserver
+from tpu.quant.observers import METHODS, HistogramObserver, MinMaxObserver
 from tpu.quant.requant import bias_int32, float_multiplier, quantize_multiplier, requant_fixed, requant_float
 from tpu.quant.schemes import (
     QuantError,
@@ -94,9 +94,23 @@ def collect_activations(model: Sequential, x: np.ndarray) -> dict[int, np.ndarra
     return acts
 
 
+def act_observer(scheme: Scheme) -> HistogramObserver | MinMaxObserver:
+    """The observer the activation calibration of ``scheme`` feeds (batch by batch); MinMax
+    needs no histogram."""
+    if scheme.calib == "minmax":
+        return MinMaxObserver()
+    return HistogramObserver(skip_zeros=scheme.calib == "kl")
+
+
 def act_range(x: np.ndarray, scheme: Scheme) -> tuple[np.float32, np.float32]:
-    obs = HistogramObserver(skip_zeros=scheme.calib == "kl")
+    obs = act_observer(scheme)
     obs.observe(x)
+    return observed_range(obs, scheme)
+
+
+def observed_range(obs, scheme: Scheme) -> tuple[np.float32, np.float32]:
+    if isinstance(obs, MinMaxObserver):
+        return obs.range()
     levels = (1 << scheme.a_bits) - 1
     # KL merges |x| into as many bins as the type has non-negative levels: TensorRT's 128 for
     # signed 8-bit, 255 for u8 (our activations), capped by the 2048-bin histogram.

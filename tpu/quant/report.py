@@ -14,6 +14,7 @@ calibrations, so what QAT adds over a better calibration is visible.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,7 @@ from tpu.report import markdown_table
 CALIB_IMAGES = 256  # first training images; the test split is never used for calibration
 QAT_CONFIG = TrainConfig(epochs=15, lr=3e-3, seed=0)
 ARRAY = "edge-32"  # where the binary-weight rows run
+log = logging.getLogger(__name__)  # progress: a QAT row trains for tens of seconds
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,10 @@ def evaluate(name: str, model: Sequential, data, rows=None) -> list[Row]:
     ref = model.forward(x_te)
     ref_pred = ref.argmax(1)
     out = [Row(name, "FP32", float(np.mean(ref_pred == y_te)), 1.0, float("inf"), 0, "FP32")]
-    for spec in rows or study_rows():
+    rows = rows or study_rows()
+    for i, spec in enumerate(rows, start=1):
+        log.info("%s: %s %s, weights %s (%d of %d)", name, spec.label, spec.mode, spec.weight_calib,
+                 i, len(rows))
         if spec.mode == "QAT":
             qm = qat(model, x_tr, y_tr, spec.scheme, QAT_CONFIG)
         else:
