@@ -39,9 +39,20 @@ class _Core:
         self.dtype = self.arith.dtype
         self.overflows = 0
         self.cycle = 0
+        self.row_index = np.arange(self.R)[:, None]
+        self.col_index = np.arange(self.C)[None, :]
+        # which PEs' adds belong to a result: not the stimulus (the hardware has no such port)
+        # but what the plan says, travelling beside the data (see gemm.extents)
+        self.extent = np.zeros((self.R, self.C), np.int64)
+        self.extent_skew = _Skew(self.R)
 
-    def _mac(self, base, x, s, tags, shift=0) -> np.ndarray:
-        out, over = self.arith.mac(base, x, s, tags, shift)
+    def _mac(self, base, x, s, tags, shift=0, extent=None) -> np.ndarray:
+        """One step of every PE; overflows counted only in the PEs ``extent`` (rows << 16 |
+        cols of the tile the operands belong to, travelling with them) says carry a result."""
+        counted = True
+        if extent is not None:
+            counted = (self.row_index < extent >> 16) & (self.col_index < (extent & 0xFFFF))
+        out, over = self.arith.mac(base, x, s, tags, shift, counted)
         self.overflows += over
         return out
 
@@ -77,16 +88,20 @@ class StationaryCore(_Core):
         self.latency = R + C - 2
         self.valid_line = np.zeros(self.latency + 1, bool)
 
-    def step(self, w_valid, w_bank, w_row, w_data, x_valid, x_bank, x_data, x_mode=0):
+    def step(self, w_valid, w_bank, w_row, w_data, x_valid, x_bank, x_data, x_mode=0, extent=None):
         """Advance one clock; returns (valid, row) latched into the output register."""
         u, R, C = self.cycle, self.R, self.C
         a_in = self._shift_right(self.x_skew.push(u, x_data), self.a)
         bank_in = self._shift_right(self.bank_skew.push(u, np.full(R, x_bank)), self.bank)
         mode_in = self._shift_right(self.mode_skew.push(u, np.broadcast_to(x_mode, R)), self.mode)
+        ext_in = None
+        if extent is not None:
+            ext_in = self._shift_right(self.extent_skew.push(u, np.full(R, extent)), self.extent)
+            self.extent = ext_in
         w = np.where(bank_in == 1, self.weights[1], self.weights[0])
         psum_in = self._shift_down(self._zeros(C), self.psum)
         # end of cycle: every register latches
-        self.psum = self._mac(psum_in, a_in, w, mode_in)
+        self.psum = self._mac(psum_in, a_in, w, mode_in, extent=ext_in)
         self.a, self.bank, self.mode = a_in, bank_in, mode_in
         if w_valid:
             self.weights[w_bank, w_row] = w_data
@@ -98,13 +113,15 @@ class StationaryCore(_Core):
         self.cycle += 1
         return valid, row
 
-    def run(self, st: StationaryStimulus) -> Outputs:
+    def run(self, st: StationaryStimulus, extents=None) -> Outputs:
+        """Replay ``st``; ``extents`` (T,), optional: see :meth:`_Core._mac`."""
         valid = np.zeros(st.cycles, bool)
         data = self._zeros((st.cycles, self.C))
         for t in range(st.cycles):
             valid[t], data[t] = self.step(
                 st.w_valid[t], st.w_bank[t], st.w_row[t], st.w_data[t],
                 st.x_valid[t], st.x_bank[t], st.x_data[t], st.x_mode[t],
+                None if extents is None else extents[t],
             )
         return Outputs(valid, data)
 
@@ -131,16 +148,20 @@ class OutputStationaryCore(_Core):
         self.y_skew = _Skew(C, self.dtype)
         self.shift_bits = np.array([0, self.roles.x_bits, self.roles.s_bits, 0], np.int64)
 
-    def step(self, x_data, y_data, first, last, drain, mode=0):
+    def step(self, x_data, y_data, first, last, drain, mode=0, extent=None):
         u, R, C = self.cycle, self.R, self.C
         a_in = self._shift_right(self.x_skew.push(u, x_data), self.a)
         flags = self.flag_skew.push(u, np.full(R, int(first) | (int(last) << 1)))
         first_in = self._shift_right((flags & 1).astype(bool), self.first)
         last_in = self._shift_right((flags & 2).astype(bool), self.last)
         mode_in = self._shift_right(self.mode_skew.push(u, np.full(R, mode)), self.mode)
+        ext_in = None
+        if extent is not None:
+            ext_in = self._shift_right(self.extent_skew.push(u, np.full(R, extent)), self.extent)
+            self.extent = ext_in
         b_in = self._shift_down(self.y_skew.push(u, y_data), self.b)
         shift = self.shift_bits[(mode_in >> 10) & 3]  # Op.shift: Horner over slices
-        self.acc = self._mac(np.where(first_in, 0, self.acc), a_in, b_in, mode_in, shift)
+        self.acc = self._mac(np.where(first_in, 0, self.acc), a_in, b_in, mode_in, shift, ext_in)
         self.a, self.b, self.first, self.last, self.mode = a_in, b_in, first_in, last_in, mode_in
         row = self.shadow[R - 1].copy()
         if drain:
@@ -152,12 +173,14 @@ class OutputStationaryCore(_Core):
         self.cycle += 1
         return bool(drain), row
 
-    def run(self, st: OSStimulus) -> Outputs:
+    def run(self, st: OSStimulus, extents=None) -> Outputs:
+        """Replay ``st``; ``extents`` (T,), optional: see :meth:`_Core._mac`."""
         valid = np.zeros(st.cycles, bool)
         data = self._zeros((st.cycles, self.C))
         for t in range(st.cycles):
             valid[t], data[t] = self.step(
-                st.x_data[t], st.y_data[t], st.first[t], st.last[t], st.drain[t], st.mode[t]
+                st.x_data[t], st.y_data[t], st.first[t], st.last[t], st.drain[t], st.mode[t],
+                None if extents is None else extents[t],
             )
         return Outputs(valid, data)
 

@@ -146,7 +146,7 @@ def gemm_many(pairs, config: Config | str, *, backend: str = "fast", trace: bool
     stimulus = build_stimulus_many(plan, pairs)
     if backend == "cycle":
         core = make_core(config.array)
-        outputs = core.run(stimulus)
+        outputs = core.run(stimulus, extents(plan))
         core_overflows = core.overflows
     else:
         from tpu.rtl import run_rtl  # imported lazily: building a simulator is heavy
@@ -158,6 +158,19 @@ def gemm_many(pairs, config: Config | str, *, backend: str = "fast", trace: bool
         core_overflows = sum(v for _, v in fast) - acc_overflows
     return ManyResult(results, finish, core_overflows + acc_overflows, plan,
                       stimulus if trace else None, outputs if trace else None)
+
+
+def extents(plan: Plan) -> np.ndarray:
+    """Per input cycle, the rows and columns of PEs (rows << 16 | cols) whose adds belong to a
+    result, for the cycle model's overflow count: a partial tile leaves the others to multiply
+    padding (zeros, or −1 in a binary field, which has no zero) into sums no one reads."""
+    out = np.zeros(plan.cycles, np.int64)
+    for t in plan.tiles:
+        if plan.dataflow == "os":
+            out[t.start : t.start + t.k] = t.m << 16 | t.n
+        else:
+            out[t.start : t.start + t.vectors] = t.k << 16 | t.cols
+    return out
 
 
 def collect(plan: Plan, outputs: Outputs, arith):
@@ -177,6 +190,7 @@ def collect(plan: Plan, outputs: Outputs, arith):
                 finish[tile.job] = cycle + 1
         return results, tuple(finish), 0
     acc = np.zeros((2 * plan.chunk_rows, plan.cols), arith.dtype)
+    columns = np.arange(plan.cols)
     views = [c if plan.dataflow == "ws" else c.T for c in results]  # is produces Cᵀ rows
     overflows = 0
     for tile in plan.tiles:
@@ -187,7 +201,7 @@ def collect(plan: Plan, outputs: Outputs, arith):
                 cycle, row = next(events)
                 addr = tile.addr + r
                 if tile.accumulate or i > 0:
-                    acc[addr], over = arith.shift_add(acc[addr], row, shift)
+                    acc[addr], over = arith.shift_add(acc[addr], row, shift, columns < tile.cols)
                     overflows += over
                 else:
                     acc[addr] = row

@@ -76,15 +76,18 @@ class IntArithmetic:
         self.bits, self.roles = acc_bits, roles
         self.lo, self.hi = int_range(acc_bits, True)
 
-    def add(self, base: np.ndarray, term: np.ndarray) -> tuple[np.ndarray, int]:
+    def add(self, base: np.ndarray, term: np.ndarray, counted=True) -> tuple[np.ndarray, int]:
+        """``base + term``, wrapped; overflows counted where ``counted`` (the adds that belong
+        to a result: not those of PEs or columns a partial tile leaves idle)."""
         total = base + term
-        return wrap(total, self.bits), int(np.count_nonzero((total < self.lo) | (total > self.hi)))
+        over = (total < self.lo) | (total > self.hi)
+        return wrap(total, self.bits), int(np.count_nonzero(over & counted))
 
-    def shift_add(self, base: np.ndarray, term: np.ndarray, shift) -> tuple[np.ndarray, int]:
+    def shift_add(self, base: np.ndarray, term: np.ndarray, shift, counted=True) -> tuple[np.ndarray, int]:
         """``base + term · 2^shift`` (one add; ``shift`` ≥ 0, per element or scalar)."""
         shift = np.asarray(shift, np.int64)
         if not np.any(shift):
-            return self.add(base, term)
+            return self.add(base, term, counted)
         term = np.asarray(term, np.int64)
         # |term·2^shift| ≥ 2^62 overflows any accumulator (≤ 48 bits) whatever base is; below
         # that the sum fits int64 exactly
@@ -92,17 +95,17 @@ class IntArithmetic:
         total = base + (np.where(big, 0, term) << shift)
         over = big | (total < self.lo) | (total > self.hi)
         shifted = (term.astype(np.uint64) << shift.astype(np.uint64)).astype(np.int64)  # mod 2^64
-        return wrap(base + shifted, self.bits), int(np.count_nonzero(over))
+        return wrap(base + shifted, self.bits), int(np.count_nonzero(over & counted))
 
     def term(self, x: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, int]:
         """Fast path: the exact sum of one reduction word's lane products, x (M, L) · s (L, N)."""
         return x @ s, 0
 
-    def mac(self, base, x, s, tags, shift=0) -> tuple[np.ndarray, int]:
+    def mac(self, base, x, s, tags, shift=0, counted=True) -> tuple[np.ndarray, int]:
         """One PE step: the product of its two words (read per tag) added to ``base · 2^shift``."""
         from tpu.array.precision import pe_product
 
-        return self.shift_add(pe_product(x, s, tags, self.roles), base, shift)
+        return self.shift_add(pe_product(x, s, tags, self.roles), base, shift, counted)
 
 
 class FloatArithmetic:
@@ -124,15 +127,15 @@ class FloatArithmetic:
             finite &= np.isfinite(v)
         return np.isinf(result) & finite
 
-    def add(self, base, term) -> tuple[np.ndarray, int]:
+    def add(self, base, term, counted=True) -> tuple[np.ndarray, int]:
         with np.errstate(over="ignore", invalid="ignore"):
             total = np.asarray(base, np.float32) + np.asarray(term, np.float32)
-        return total, int(np.count_nonzero(self._new_infs(total, base, term)))
+        return total, int(np.count_nonzero(self._new_infs(total, base, term) & counted))
 
-    def shift_add(self, base, term, shift) -> tuple[np.ndarray, int]:
+    def shift_add(self, base, term, shift, counted=True) -> tuple[np.ndarray, int]:
         if np.any(shift):
             raise ValueError("float arrays have no slices to shift")
-        return self.add(base, term)
+        return self.add(base, term, counted)
 
     def term(self, x: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, int]:
         """Fast path: one reduction step's products, x (M, 1) · s (1, N), rounded to fp32."""
@@ -140,13 +143,13 @@ class FloatArithmetic:
             p = x.astype(np.float32) * s.astype(np.float32)  # lanes = 1: (M, 1) · (1, N)
         return p, int(np.count_nonzero(np.isinf(p)))
 
-    def mac(self, base, x, s, tags, shift=0) -> tuple[np.ndarray, int]:
+    def mac(self, base, x, s, tags, shift=0, counted=True) -> tuple[np.ndarray, int]:
         with np.errstate(over="ignore", invalid="ignore"):
             p = np.asarray(x, np.float32) * np.asarray(s, np.float32)
         total, _ = self.add(base, p)
-        counted = np.broadcast_to((np.asarray(tags) >> 3) & 31 == 0, np.shape(total))  # Op.skip
-        over = counted & (np.isinf(p) | self._new_infs(total, base, p))
-        return np.where(counted, total, base).astype(np.float32), int(np.count_nonzero(over))
+        adds = np.broadcast_to((np.asarray(tags) >> 3) & 31 == 0, np.shape(total))  # Op.skip
+        over = adds & counted & (np.isinf(p) | self._new_infs(total, base, p))
+        return np.where(adds, total, base).astype(np.float32), int(np.count_nonzero(over))
 
 
 def arithmetic(array, roles=None):
