@@ -106,14 +106,14 @@ def run_program(program: Program, x, *, backend: str = "fast", requant: str = "f
 
 
 def _vector_counts(layer, program, env) -> Counts:
-    bits = program.config.array.act_bits
+    bits = program.notes["tensor_bits"]  # stored widths (tpu.compiler.lower._tensor_bits)
     data = [t for i, t in enumerate(layer.node.inputs)
             if t and i not in set(getattr(layer.node, "params", ()))]
-    moved = sum(packed(np.size(env[t]), bits if env[t].dtype.kind in "iu" else 32) for t in data)
-    out = env[layer.node.output]
+    out = layer.node.output
+    moved = sum(packed(np.size(env[t]), bits.get(t, 32)) for t in data)
     w = layer.work
     return Counts(sram_reads=Operands(inputs=moved),
-                  sram_writes=Operands(outputs=packed(out.size, bits if out.dtype.kind in "iu" else 32)),
+                  sram_writes=Operands(outputs=packed(np.size(env[out]), bits.get(out, 32))),
                   vector_alu=w.alu, vector_mul=w.mul, vector_lut=w.lut, vector_fp=w.fp)
 
 
@@ -127,7 +127,7 @@ def _mappings(layer, args, config):
     zw = zero_point(node.w_q)
     return tuple(map_weights(np.asarray(b, np.int64), np.broadcast_to(zw, (b.shape[1],)), None,
                              int(zero_point(node.x_q)), x_range, config.array, node.name,
-                             w_range=(node.w_q.qmin, node.w_q.qmax))
+                             w_range=(node.w_q.qmin, node.w_q.qmax), precision=layer.precision)
                  for b in node.weights(args))
 
 
@@ -147,7 +147,7 @@ def _run_matmul(program, layer, args, instr_ids, durations, backend, nx: Numeric
         ins = program.instrs[i]
         (m0, m1), (n0, n1), (k0, k1) = ins.m, ins.n, ins.k
         jobs.append((packs[ins.group][m0:m1, k0:k1], mapped[ins.group].w[k0:k1, n0:n1]))
-    r = gemm_many(jobs, config, backend=backend, waves=waves)
+    r = gemm_many(jobs, config, backend=backend, waves=waves, precision=layer.precision)
     # each MATMUL occupies the matrix unit for the cycles it adds to the stream
     for i, finish, before in zip(matmuls, r.finish, (0, *r.finish[:-1]), strict=True):
         durations[i] = finish - before
@@ -167,7 +167,7 @@ def _run_matmul(program, layer, args, instr_ids, durations, backend, nx: Numeric
         y = node.requantize(acc, nx.requant)  # (rows, channels): channel axis 1
     y = node.to_output(y, [a.shape for a in args])
     total = array_counts(r.plan, config) + Counts(
-        sram_writes=Operands(outputs=packed(y.size, config.array.act_bits)))
+        sram_writes=Operands(outputs=packed(y.size, node.out_q.bits)))
     return y, total
 
 
