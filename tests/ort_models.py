@@ -191,17 +191,30 @@ class _Reader(ortq.CalibrationDataReader):
         return next(self._it, None)
 
 
-def _cpu_has_vnni() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_vnni" in flags or "avx_vnni" in flags
+def _ort_saturates_u8s8() -> bool:
+    """Ask onnxruntime itself which u8 × s8 kernel it runs here: 255·127 + 255·127 is 64770
+    exactly (VNNI, ARM) or 32767 where the pair is added in int16 with saturation (AVX2
+    without VNNI). A behavioural probe: /proc/cpuinfo says what the CPU has, not what
+    onnxruntime dispatched."""
+    node = helper.make_node("MatMulInteger", ["a", "b"], ["y"])
+    a = helper.make_tensor_value_info("a", TensorProto.UINT8, [1, 2])
+    graph = helper.make_graph([node], "probe", [a],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, [1, 1])],
+                              [numpy_helper.from_array(np.array([[127], [127]], np.int8), "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    y = int(sess.run(None, {"a": np.array([[255, 255]], np.uint8)})[0][0, 0])
+    if y not in (32767, 64770):
+        raise AssertionError(f"unexpected u8 x s8 probe result {y}")
+    return y == 32767
 
 
 # ORT's U8S8 kernels on AVX2 without VNNI add u8·s8 product pairs in int16 with saturation;
 # with VNNI (or 7-bit weights, reduce_range) they are exact. The reference reproduces both.
-ORT_SATURATES_U8S8 = not _cpu_has_vnni()
+ORT_SATURATES_U8S8 = _ort_saturates_u8s8()
 
 
 def quantize(src: Path, dst: Path, calib: np.ndarray, *, fmt: str = "qoperator",

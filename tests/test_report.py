@@ -115,7 +115,7 @@ def test_study_json(tmp_path):
     assert doc["batch"] == 6 and [r["weight_bits"] for r in doc["rows"]] == [32, 4, 8]
     fp32, w4, w8 = doc["rows"]
     assert fp32["dram_bytes"]["total"] > w8["dram_bytes"]["total"] > w4["dram_bytes"]["weights"]
-    assert set(w8["energy_pj_per_inference"]) == {"mac", "register", "sram", "dram", "total"}
+    assert set(w8["energy_pj_per_inference"]) == {"mac", "register", "sram", "dram", "vector", "total"}
 
 
 def test_quant_document_has_no_machine_and_no_infinity():

@@ -30,7 +30,7 @@ Then the kind's own keys. Whatever kind, a figure has one name, unit and shape:
     always ``{"weights", "inputs", "outputs", "total"}`` (ints, bytes of the whole run).
 ``energy_pj_per_batch``, ``energy_pj_per_inference``
     picojoules for the whole batch, and that divided by ``batch``; each
-    ``{"mac", "register", "sram", "dram", "total"}`` (``study`` rows: the same parts; the FP32
+    ``{"mac", "register", "sram", "dram", "vector", "total"}`` (``study`` rows: the same parts; the FP32
     estimate row's parts are those of the estimate). ``gemm`` has ``energy_pj_per_gemm`` instead.
 ``area_mm2``
     ``{"array", "sram", "total"}`` (a float for ``study`` rows, ``total`` of the row's array).
@@ -209,6 +209,7 @@ def layer_table(report: dict, title: str = ""):
     cols = [
         ("layer", lambda r: r["name"], "total"),
         ("op", lambda r: r["op"], ""),
+        ("unit", _unit_label, ""),
         ("MACs", lambda r: f"{r['macs']:,}", f"{t['macs']:,}"),
         ("cycles", lambda r: f"{r['cycles']:,}", f"{t['cycles']:,}"),
         ("stalls", lambda r: f"{r['stall_cycles']:,}", f"{t['stall_cycles']:,}"),
@@ -223,10 +224,21 @@ def layer_table(report: dict, title: str = ""):
     for name, _, footer in cols:
         table.add_column(name, footer=footer, justify="left" if name in ("layer", "op") else "right")
     for layer in report["layers"]:
-        if layer["cycles"] == 0 and layer["macs"] == 0:
-            continue  # host-side bookkeeping (quantize, reshape) costs the machine nothing
+        if layer.get("unit") in ("host", "view") or (layer["cycles"] == 0 and layer["macs"] == 0
+                                                   and "unit" not in layer):
+            continue  # host-side bookkeeping (quantize, reshape, shapes) costs the machine nothing
         table.add_row(*(fn(layer) for _, fn, _ in cols))
     return table
+
+
+def _unit_label(layer: dict) -> str:
+    """Where a layer ran: array (and how a grouped conv mapped), vector, or a float island."""
+    unit = layer.get("unit", "")
+    if layer.get("float_island"):
+        return "vector fp32"
+    if unit == "array" and layer.get("mapping") in ("packed", "dynamic"):
+        return f"array {layer['mapping']}"
+    return unit
 
 
 def figure(**kwargs):
@@ -258,7 +270,7 @@ def run_figures(report: dict) -> dict[str, object]:
     energy = figure(figsize=size, layout="tight")
     ax = energy.subplots()
     bottom = [0.0] * len(layers)
-    for part in ("mac", "register", "sram", "dram"):
+    for part in ("mac", "register", "sram", "dram", "vector"):
         vals = [r["energy_pj"][part] / 1e3 for r in layers]
         ax.bar(names, vals, bottom=bottom, label=part)
         bottom = [b + v for b, v in zip(bottom, vals, strict=True)]

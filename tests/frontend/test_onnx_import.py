@@ -47,8 +47,6 @@ def test_batchnorm_is_folded_and_relu_fused(ort_models):
 @pytest.mark.parametrize("per_channel", [False, True])
 @pytest.mark.parametrize("base", ["residual_cnn", "cnn", "mlp"])
 def test_quantized_models_bit_exact(ort_models, base, fmt, act, per_channel):
-    if fmt == "qdq" and act == "s8":
-        pytest.xfail("ORT 1.32 leaves some S8S8 QDQ groups in float on AVX2 (see report)")
     path = ort_models.get(base, fmt, act, per_channel)
     x = ort_models.test_input(base)
     g = load_onnx(path)
@@ -63,9 +61,6 @@ def test_quantized_models_bit_exact(ort_models, base, fmt, act, per_channel):
 @pytest.mark.parametrize("per_channel", [False, True])
 @pytest.mark.parametrize("base", QUANT_SINGLE)
 def test_quantized_single_ops(ort_models, base, fmt, act, per_channel):
-    if fmt == "qdq" and act == "s8" and base.startswith(("conv", "gemm", "matmul")) \
-            and base != "conv_depthwise":
-        pytest.xfail("ORT 1.32 leaves S8S8 QDQ Conv/MatMul/Gemm in float on AVX2 (see report)")
     path = ort_models.get(base, fmt, act, per_channel)
     x = ort_models.test_input(base)
     y = evaluate(load_onnx(path), x, saturate_pairs=ORT_SATURATES_U8S8)[0]

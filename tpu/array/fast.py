@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tpu.array.numerics import IntArithmetic, exact_matmul, wrap
+from tpu.array.numerics import IntArithmetic, exact_matmul, max_abs, wrap
 from tpu.array.precision import Mode
 from tpu.array.schedule import os_passes, stationary_operands, stationary_slices
 
@@ -29,7 +29,7 @@ def fast_values(a: np.ndarray, b: np.ndarray, mode: Mode, dataflow: str, rows: i
 def _bound(a, b, mode: Mode) -> int:
     """Largest |partial sum| any order of the passes' adds can reach."""
     def size(x, slices):
-        return sum(int(np.abs(sl.take(x)).max()) << sl.shift for sl in slices)
+        return sum(max_abs(sl.take(x)) << sl.shift for sl in slices)
 
     return size(a, mode.act) * size(b, mode.weight) * a.shape[1]
 

@@ -10,6 +10,7 @@ from tpu.errors import ShapeError
 # float64 represents every integer below 2**53 exactly, so a float64 BLAS matmul is exact
 # whenever the largest possible |partial sum| stays below it.
 _FLOAT64_EXACT = 1 << 53
+_FLOAT32_EXACT = 1 << 24
 
 
 def wrap(x: np.ndarray, bits: int) -> np.ndarray:
@@ -47,13 +48,31 @@ def check_operand(x, name: str, bits: int, signed: bool) -> np.ndarray:
             f"operands [{lo}, {hi}]; quantize the input, declare wider operands (precision=, "
             f"tpu gemm --act-bits/--weight-bits) or change the config's bit widths"
         )
-    return x.astype(np.int64)
+    return x.astype(np.int64, copy=False)
 
 
-def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact int64 product of int64 matrices (float64 BLAS when provably exact)."""
-    bound = int(np.abs(a).max()) * int(np.abs(b).max()) * a.shape[1]
-    if bound < _FLOAT64_EXACT:
+def max_abs(x: np.ndarray) -> int:
+    """max |x| without a temporary the size of ``x``."""
+    return max(-int(x.min()), int(x.max()))
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray, step: int | None = None) -> np.ndarray:
+    """Exact int64 product of int64 matrices, by the fastest BLAS that is provably exact:
+    float32 over slices of K short enough that no partial sum reaches 2**24 (every integer
+    below it is a float32, in any summation order, fused or not), else float64 below 2**53,
+    else int64. ``step`` bounds one product |a·b| (computed when not given)."""
+    step = max_abs(a) * max_abs(b) if step is None else step
+    if step == 0:
+        return np.zeros((a.shape[0], b.shape[1]), np.int64)
+    k = a.shape[1]
+    k_slice = (_FLOAT32_EXACT - 1) // step
+    if k_slice >= min(k, 64):  # 8-bit operands: slices of ~1000
+        a32, b32 = a.astype(np.float32), b.astype(np.float32)
+        out = (a32[:, :k_slice] @ b32[:k_slice]).astype(np.int64)
+        for k0 in range(k_slice, k, k_slice):
+            out += (a32[:, k0:k0 + k_slice] @ b32[k0:k0 + k_slice]).astype(np.int64)
+        return out
+    if step * k < _FLOAT64_EXACT:
         return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
     return a @ b  # int64 matmul: exact while the true sum fits in int64 (|x| < 2**16, K < 2**31)
 

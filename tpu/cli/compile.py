@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tpu.cli.common import OutputFile, add_config_arg, load_npy, positive_int, write_text
-from tpu.cli.run import add_quant_args, prepare
+from tpu.cli.run import add_mapping_arg, add_quant_args, prepare
 from tpu.config import load_config
 
 
@@ -12,10 +12,12 @@ def register(sub) -> None:
     p.add_argument("model", help="ONNX model (float or quantized by onnxruntime)")
     add_config_arg(p)
     p.add_argument("--calib", metavar="X.npy", help="calibration batch to quantize a float model")
+    add_mapping_arg(p)
     add_quant_args(p)
     p.add_argument("--batch", type=positive_int, default=1,
                    help="batch size to compile for (default 1)")
-    p.add_argument("--asm", action="store_true", help="print the program as text")
+    p.add_argument("--asm", action="store_true",
+                   help="print the whole program as text (default: one line per layer)")
     p.add_argument("-o", "--output", type=OutputFile, metavar="FILE.asm",
                    help="write the program text to FILE")
     p.set_defaults(func=run)
@@ -26,10 +28,28 @@ def run(args) -> int:
 
     config = load_config(args.config)
     calib = load_npy(args.calib, "calibration") if args.calib else None
-    compiled = compile_graph(prepare(args.model, calib, config, args), config)
-    text = compiled.asm(args.batch)
+    compiled = compile_graph(prepare(args.model, calib, config, args), config, depthwise=args.depthwise)
+    program = compiled.program(args.batch)
+    text = program.asm()
     if args.output:
         write_text(args.output, text)
-    if args.asm or not args.output:
-        print(text, end="")
+    print(text if args.asm else summary(program), end="")
     return 0
+
+
+def summary(program) -> str:
+    """One line per layer that runs on the machine: where, what shape, how many instructions."""
+    counts: dict[int, int] = {}
+    for ins in program.instrs:
+        counts[ins.layer] = counts.get(ins.layer, 0) + 1
+    a = program.config.array
+    lines = [f"{program.name}: batch {program.batch} on {a.rows}x{a.cols} {a.dataflow} "
+             f"({program.config.name}), {len(program.instrs)} instructions"]
+    for layer in program.layers:
+        if layer.kind in ("host", "view"):
+            continue
+        unit = layer.unit + (" fp32" if layer.island else "") + \
+            (f" {layer.mapping}" if layer.mapping in ("packed", "dynamic", "vector") else "")
+        lines.append(f"  {layer.index:4d} {layer.name:<40.40} {layer.op:<12} {unit:<16} "
+                     f"{layer.describe():<48.48} {counts.get(layer.index, 0):5d} instr")
+    return "\n".join(lines) + "\n"

@@ -39,6 +39,11 @@ def register(sub) -> None:
     p.add_argument("--requant", choices=("float", "fixed"), default="float",
                    help="float: onnxruntime/MLAS float32 requantization (bit-exact with ORT); "
                         "fixed: gemmlowp int32 multiplier + shift (TFLite reference kernels)")
+    p.add_argument("--saturate-pairs", action="store_true",
+                   help="reproduce onnxruntime on x86 CPUs with AVX2 but no VNNI, whose u8 x s8 "
+                        "kernels add pairs of products in int16 with saturation (values of those "
+                        "layers from that emulation, timing from the array)")
+    add_mapping_arg(p)
     add_quant_args(p)
     p.add_argument("--json", type=OutputFile, metavar="R.json", help="write the report as JSON")
     p.add_argument("--csv", type=OutputFile, metavar="LAYERS.csv", help="write the per-layer figures as CSV")
@@ -47,6 +52,13 @@ def register(sub) -> None:
     p.add_argument("--waves", type=output_folder(), metavar="DIR",
                    help="rtl backend: write waveforms into DIR")
     p.set_defaults(func=run)
+
+
+def add_mapping_arg(p) -> None:
+    p.add_argument("--depthwise", choices=("auto", "groups", "packed", "vector"), default="auto",
+                   help="grouped/depthwise convolutions: one GEMM per group, several groups per GEMM "
+                        "(block-diagonal weights), the vector unit, or auto: the faster of packed "
+                        "and vector (default)")
 
 
 def add_quant_args(p) -> None:
@@ -92,15 +104,15 @@ def workload(args, *, batch: int | None = None, calib_images: int = 512):
         x_train, x, _, labels = load_digits_split()
         model, calib, x, labels = bundled_model("cnn"), x_train[:calib_images], x[:batch], labels[:batch]
         if args.input:
-            x, labels = load_npy(args.input, "input").astype(np.float32), None
+            x, labels = load_npy(args.input, "input"), None
     else:
         if not args.input:
             raise TpuError("pass --input X.npy with the batch to run the model on")
         model, labels = args.model, None
-        x = load_npy(args.input, "input").astype(np.float32)
+        x = load_npy(args.input, "input")  # the model's declared input type decides (float, ids)
         calib = None
     if args.calib:
-        calib = load_npy(args.calib, "calibration").astype(np.float32)
+        calib = load_npy(args.calib, "calibration")
     return model, x, calib, labels
 
 
@@ -113,11 +125,11 @@ def run(args) -> int:
     config = load_config(args.config)
     model, x, calib, labels = workload(args)
     graph = prepare(model, calib, config, args)
-    compiled = compile_graph(graph, config)
+    compiled = compile_graph(graph, config, depthwise=args.depthwise)
     console = Console() if Console().is_terminal else Console(width=132)
     with _layer_progress(console, f"{args.backend} backend") as progress:
         result = compiled.run(x, backend=args.backend, requant=args.requant, waves=args.waves,
-                              progress=progress)
+                              saturate_pairs=args.saturate_pairs, progress=progress)
     report = result.report()
     y = result.outputs[0]
     if labels is not None:
@@ -137,6 +149,10 @@ def run(args) -> int:
                   f"{config.clock.hz / 1e6:g} MHz; {t['energy_pj']['total'] / 1e6:,.2f} µJ "
                   f"({t['energy_pj']['total'] / 1e3 / len(x):,.1f} nJ per input); area "
                   f"{report['area_mm2']['total']:.2f} mm²")
+    if report["float_islands"]:
+        names = report["float_islands"]
+        console.print(f"float islands (float32 on the vector unit, as onnxruntime runs them): {len(names)} "
+                      f"layer(s): {', '.join(names[:6])}{' …' if len(names) > 6 else ''}")
     if "accuracy" in report:
         console.print(f"accuracy on {len(labels)} held-out digits: {report['accuracy']:.2%}")
     if args.plots:

@@ -23,6 +23,7 @@ from tpu.compiler.operands import MappedWeights, layer_precision, map_weights
 from tpu.compiler.program import Instr, Program
 from tpu.config import Config
 from tpu.errors import ShapeError, TpuError
+from tpu.ops.conv import Conv
 from tpu.ops.core import Graph, Node, Work, size
 from tpu.ops.matrix import MatrixOp, zero_point
 from tpu.ops.quant import Constant, Dequantize, Quantize
@@ -260,6 +261,27 @@ def build_program(graph: Graph, config: Config, batch: int | dict = 1, depthwise
                           "tensor_bits": bits})
 
 
+def input_elements(layer: Layer, m0: int, m1: int, groups: int) -> int:
+    """Input elements GEMM rows [m0, m1) of ``groups`` groups read: a convolution reads the
+    feature-map rows under its output rows (patches are formed on chip, so a 3×3 window does
+    not read its pixels nine times; only the halo between chunks is read twice); a GEMM reads
+    its rows of K."""
+    node = layer.node
+    if not isinstance(node, Conv):
+        return (m1 - m0) * layer.k * groups
+    _, c, h, w = layer.in_shapes[0]
+    _, _, ho, wo = layer.out_shape
+    kh = node.weight.shape[2]
+    (sh, _), (dh, _) = node.strides, node.dilations
+    channels = c // node.group * groups
+    rows = 0
+    for img in range(m0 // (ho * wo), (m1 - 1) // (ho * wo) + 1):  # whole images at a time
+        first = max(m0 - img * ho * wo, 0) // wo
+        last = (min(m1 - img * ho * wo, ho * wo) - 1) // wo
+        rows += min(h, (last - first) * sh + (kh - 1) * dh + 1)
+    return rows * w * channels
+
+
 def _tensor_bits(graph: Graph, act_bits: int) -> dict[str, int]:
     """Stored width of each tensor: integers at their quantized width (packed densely), floats
     at 32 bits."""
@@ -307,10 +329,10 @@ def _emit_matmul(em: _Emitter, layer: Layer, config: Config, deps, resident: boo
         for m0 in range(0, layer.m, m_chunk):
             m1 = min(layer.m, m0 + m_chunk)
             reads = ()
-            if not resident:  # stream this chunk's patches in from DRAM
+            if not resident:  # stream the input this chunk reads in from DRAM
                 reads = (em.emit(op="READ_HOST", layer=layer.index, deps=deps,
-                                 nbytes=packed((m1 - m0) * k_pack, ab), operand="inputs",
-                                 args=f"ub <- dram:{src} rows {m0}:{m1}"),)
+                                 nbytes=packed(input_elements(layer, m0, m1, len(layer.packs[p])), ab),
+                                 operand="inputs", args=f"ub <- dram:{src} for rows {m0}:{m1}"),)
             for n0 in range(0, n_cols, n_block):
                 n1 = min(n_cols, n0 + n_block)
                 for k0 in range(0, k_pack, k_chunk):

@@ -97,10 +97,11 @@ def import_conv(ctx, node, group):
     geom = _geometry(ctx, node, w)
     bias_name = node.input[2] if len(node.input) > 2 and node.input[2] else None
     if group is not None:
-        # onnxruntime fuses the group only with a DQ'd weight and a DQ'd bias (not via Identity)
-        if wq is None or (bias_name is not None and (group.inputs[2] is None or ctx.is_alias(bias_name))):
-            return False
+        # onnxruntime fuses the group only with a DQ'd weight and a DQ'd bias of its own
         x, x_q = group.inputs[0]
+        bias_in = group.inputs[2] if bias_name is not None else None
+        if wq is None or not ctx.fusable_activation(x_q) or not ctx.fusable_bias(bias_in, x_q, wq):
+            return False
         bias = None if bias_name is None else group.inputs[2][0]
         ctx.emit(Conv(ctx.name(node), (x,), group.output, weight=w, bias=bias, **geom, x_q=x_q,
                       w_q=ctx.channel_axis(wq, 0), out_q=group.out_q))

@@ -158,6 +158,9 @@ def _operand(ctx, name):
 def import_binary(ctx, node, group):
     cls = _BINARY[node.op_type]
     if group is not None:
+        qs = [q for _, q in group.inputs] + [group.out_q]
+        if any(q is None or q.signed != qs[0].signed or q.bits != qs[0].bits for q in qs):
+            return False  # onnxruntime fuses only when both inputs and the output share a type
         (a, aq), (b, bq) = (ctx.int_operand(t, q) for t, q in group.inputs)
         ctx.emit(cls(ctx.name(node), (a, b), group.output, a_q=aq, b_q=bq, out_q=group.out_q))
         return True

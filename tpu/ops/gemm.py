@@ -115,7 +115,10 @@ def import_gemm(ctx, node, group):
     alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
     c_name = node.input[2] if len(node.input) > 2 and node.input[2] else None
     if group is not None:
-        if wq is None or alpha != 1.0 or beta != 1.0 or (c_name is not None and group.inputs[2] is None):
+        x_q = group.inputs[0][1]
+        bias_in = group.inputs[2] if c_name is not None else None
+        if wq is None or alpha != 1.0 or beta != 1.0 or not ctx.fusable_activation(x_q) \
+                or not ctx.fusable_bias(bias_in, x_q, wq):
             return False
         x, x_q = _x_input(ctx, node, group, bool(a.get("transA", 0)))
         bias = None if c_name is None else np.asarray(group.inputs[2][0]).reshape(-1)
@@ -143,9 +146,9 @@ def import_matmul(ctx, node, group):
     if w.ndim != 2:
         raise ctx.err(node, f"a constant second MatMul operand must be 2-D, got shape {w.shape}")
     if group is not None:
-        if wq is None:
-            return False
         x, x_q = group.inputs[0]
+        if wq is None or not ctx.fusable_activation(x_q):
+            return False
         ctx.emit(Gemm(ctx.name(node), (x,), group.output, weight=w, x_q=x_q,
                       w_q=ctx.channel_axis(wq, 1), out_q=group.out_q))
         return True
@@ -165,7 +168,7 @@ def import_matmul(ctx, node, group):
 def _import_dynamic_matmul(ctx, node, group):
     if group is not None:
         (a, a_q), (b, b_q) = group.inputs
-        if not isinstance(a, str) or not isinstance(b, str):
+        if not isinstance(a, str) or not isinstance(b, str) or not ctx.fusable_activation(a_q):
             return False
         ctx.emit(MatMul(ctx.name(node), (a, b), group.output, x_q=a_q, w_q=b_q, out_q=group.out_q))
         return True
