@@ -38,9 +38,9 @@ def verilog_sources(config: Config) -> dict[str, str]:
 def pe(params: ArrayParams):
     if params.stationary:
         return StationaryPE(x_shape=params.x_shape, w_shape=params.s_shape,
-                            acc_bits=params.acc_bits)
+                            acc_bits=params.acc_bits, modes=params.modes)
     return OutputStationaryPE(a_shape=params.x_shape, b_shape=params.s_shape,
-                              acc_bits=params.acc_bits)
+                              acc_bits=params.acc_bits, modes=params.modes)
 
 
 def synth_stats(component, name: str, *, booth: bool = True) -> dict:

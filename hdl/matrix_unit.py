@@ -1,7 +1,8 @@
 """The matrix unit: the systolic array plus, for ws/is, its double-buffered accumulators.
 
 Each result row leaving the array is written to accumulator row ``x_addr`` (given with the
-streamed vector and carried along with it), added to what is there when ``x_acc`` was set;
+streamed vector and carried along with it), shifted left by ``x_shift`` (a sliced operand's
+pass) and added to what is there when ``x_acc`` was set;
 the written row is shown on ``acc_*`` one cycle after it left the array. For os the sums are
 finished inside the PEs and the drained rows are the results.
 """
@@ -32,7 +33,7 @@ class MatrixUnit(wiring.Component):
         addr = unsigned(max(1, (2 * p.acc_rows - 1).bit_length()))
         return wiring.Signature({
             **StationaryArray.signature_for(p).members,
-            "x_addr": In(addr), "x_acc": In(1),
+            "x_addr": In(addr), "x_acc": In(1), "x_shift": In(p.shift_shape),
             "acc_valid": Out(1), "acc_addr": Out(addr),
             "acc_data": Out(ArrayLayout(p.acc_shape, p.cols)),
         })
@@ -47,11 +48,13 @@ class MatrixUnit(wiring.Component):
         # the address and mode travel beside the valid bit, R+C-1 cycles
         addr = delayed(m, self.x_addr, p.latency + 1, name="addr")
         acc = delayed(m, self.x_acc, p.latency + 1, name="acc")
+        shift = delayed(m, self.x_shift, p.latency + 1, name="shift")
         m.submodules.mem = mem = Memory(shape=ArrayLayout(p.acc_shape, p.cols), depth=self.depth,
                                         init=[])
         rd = mem.read_port(domain="comb")
         wr = mem.write_port()
-        new = [Mux(acc, rd.data[j] + array.out_data[j], array.out_data[j]) for j in range(p.cols)]
+        rows = [array.out_data[j] << shift if p.flips else array.out_data[j] for j in range(p.cols)]
+        new = [Mux(acc, rd.data[j] + rows[j], rows[j]) for j in range(p.cols)]
         m.d.comb += [rd.addr.eq(addr), wr.addr.eq(addr), wr.en.eq(array.out_valid)]
         m.d.comb += [wr.data[j].eq(new[j]) for j in range(p.cols)]
         m.d.sync += [self.acc_valid.eq(array.out_valid), self.acc_addr.eq(addr)]

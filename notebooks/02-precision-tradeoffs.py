@@ -54,7 +54,7 @@ from tpu.nn.train import TrainConfig
 from tpu.quant.modes import qat, static_ptq, weight_only
 from tpu.quant.qmodel import Scheme
 from tpu.report import markdown_table
-from tpu.study import QAT_METHOD, Workload, array_for, format_table, sqnr_db, study, study_figure
+from tpu.study import CALIBRATION, QAT_METHOD, Workload, array_for, format_table, sqnr_db, study, study_figure
 
 # %matplotlib inline
 plt.rcParams["figure.dpi"] = 150  # inline PNGs at 150 dpi
@@ -344,8 +344,9 @@ assert abs(acc["weight-only"][2] - acc["PTQ max-abs"][2]) < 0.1
 # max-abs weights, min/max activations), compiles it for an array whose operands are exactly that
 # wide and runs the 360 digits: accuracy, agreement and SQNR beside energy per inference, array
 # area, cycles and DRAM bytes. The FP32 row is an estimate on the same array shape (FP32 MACs,
-# 4-byte elements). The QAT rows of section 3 are added at A8: their accuracy from the integer
-# model, their cost that of the PTQ run of the same widths (cost depends on shapes, not values).
+# 4-byte elements). The QAT rows of section 3 (MSE-clipped weights, as the calibration column
+# says) are added at A8: their accuracy from the integer model, their cost that of the PTQ run of
+# the same widths (cost depends on shapes, not values).
 
 # %%
 t = time.perf_counter()
@@ -354,7 +355,8 @@ rows = study(work, BASE, qat_epochs=0)
 for w, m_ in modes["QAT"].items():
     ptq = next(r for r in rows if (r.weight_bits, r.act_bits, r.method) == (w, 8, "ptq"))
     rows.append(dataclasses.replace(ptq, method=QAT_METHOD, accuracy=m_["accuracy"],
-                                    agreement=m_["agreement"], sqnr_db=m_["sqnr"]))
+                                    agreement=m_["agreement"], sqnr_db=m_["sqnr"],
+                                    calibration=CALIBRATION[QAT_METHOD]))
 rows.sort(key=lambda r: (r.weight_bits != 32, r.act_bits, r.weight_bits, r.method))
 print(f"study in {time.perf_counter() - t:.1f} s")
 display(Markdown(format_table(rows)))

@@ -32,8 +32,11 @@ def test_load_by_path(tmp_path):
     "text, message",
     [
         ("[array]\nrows = 0\n", r"array\.rows must be between 1 and 4096, got 0"),
-        ("[array]\nact_bits = 17\n", r"array\.act_bits must be between 2 and 16, got 17"),
-        ("[array]\nweight_bits = 0\n", r"array\.weight_bits must be between 2 and 16"),
+        ("[array]\nact_bits = 17\n", r"array\.act_bits must be between 1 and 16, got 17"),
+        ("[array]\nweight_bits = 0\n", r"array\.weight_bits must be between 1 and 16"),
+        ("[array]\nact_bits = 1\nact_signed = false\n", r"array\.act_bits = 1 means binary"),
+        ("[array]\nformat = 'fp8'\n", r"array\.format must be one of int, fp16, bf16"),
+        ("[array]\nformat = 'bf16'\n", r"array\.format 'bf16' takes 16-bit signed operands"),
         ("[array]\nrows = 'x'\n", r"array\.rows must be an integer, got 'x'"),
         ("[array]\nrowz = 4\n", r"unknown key array\.rowz"),
         ("[arrray]\nrows = 4\n", r"unknown section \[arrray\]"),
@@ -60,7 +63,7 @@ def test_unknown_preset_lists_presets():
 
 @given(bits=st.integers(-3, 40), rows=st.integers(-3, 5000))
 def test_array_ranges_are_enforced(bits, rows):
-    ok = 2 <= bits <= 16 and 1 <= rows <= 4096
+    ok = 1 <= bits <= 16 and 1 <= rows <= 4096
     try:
         ArrayConfig(rows=rows, act_bits=bits, acc_bits=48)
     except ConfigError:

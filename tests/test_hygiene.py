@@ -79,10 +79,11 @@ def test_quant_report_logs_each_row(caplog):
     from tpu.nn.digits import load_digits_split
     from tpu.nn.model import digits_mlp
     from tpu.quant.qmodel import Scheme
-    from tpu.quant.report import evaluate
+    from tpu.quant.report import Spec, evaluate
 
     data = load_digits_split()
     with caplog.at_level(logging.INFO, logger="tpu"):
-        evaluate("mlp", digits_mlp(0), data, rows=[("W8A8 a", "ptq", Scheme()),
-                                                   ("W8A8 b", "ptq", Scheme())])
-    assert [r.getMessage() for r in caplog.records] == ["mlp: W8A8 a (1 of 2)", "mlp: W8A8 b (2 of 2)"]
+        evaluate("mlp", digits_mlp(0), data, rows=[Spec("W8A8 a", "PTQ", Scheme()),
+                                                   Spec("W8A8 b", "PTQ", Scheme(w_calib="mse"))])
+    assert [r.getMessage() for r in caplog.records] == [
+        "mlp: W8A8 a PTQ, weights maxabs (1 of 2)", "mlp: W8A8 b PTQ, weights mse (2 of 2)"]

@@ -113,8 +113,9 @@ def test_study_json(tmp_path):
                  "--qat-epochs", "0", "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     check_schema(doc, "study", tpu.load_config())
-    assert doc["batch"] == 6 and [r["weight_bits"] for r in doc["rows"]] == [32, 4, 8]
-    fp32, w4, w8 = doc["rows"]
+    methods = [r["method"].split()[0] for r in doc["rows"]]
+    assert doc["batch"] == 6 and methods == ["fp32", "fp16", "bf16", "ptq", "ptq-mse", "ptq"]
+    fp32, _, _, w4, _, w8 = doc["rows"]
     assert fp32["dram_bytes"]["total"] > w8["dram_bytes"]["total"] > w4["dram_bytes"]["weights"]
     assert set(w8["energy_pj_per_inference"]) == {"mac", "register", "sram", "dram", "vector", "total"}
 

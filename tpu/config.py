@@ -19,6 +19,9 @@ PRESET_DIR = Path(__file__).parent / "configs"
 DEFAULT_PRESET = "edge-32"
 DATAFLOWS = ("ws", "os", "is")
 DRAM_TYPES = ("ddr3", "ddr4", "lpddr", "lpddr4", "gddr5", "hbm2")
+# Operand formats of the array: integers of act_bits/weight_bits (1 bit: binary {-1, +1}), or
+# IEEE half / bfloat16 operands with fp32 accumulation (tpu.array.numerics).
+FORMATS = ("int", "fp16", "bf16")
 
 
 def _check_int(obj, name: str, lo: int, hi: int | None = None) -> None:
@@ -38,6 +41,12 @@ def _check_bool(obj, name: str) -> None:
 
 @dataclass(frozen=True)
 class ArrayConfig:
+    """The PE array. ``act_bits``/``weight_bits`` are the PEs' operand widths (1: binary
+    {-1, +1}, an XNOR PE); with ``multi_precision`` the PEs also run wider operands in slices
+    and either signedness, and with ``packing`` narrower ones several to a PE
+    (tpu.array.precision). ``format`` "fp16"/"bf16" makes them float PEs (16-bit operands, fp32
+    products and sums)."""
+
     rows: int = 32
     cols: int = 32
     dataflow: str = "ws"
@@ -46,17 +55,38 @@ class ArrayConfig:
     acc_bits: int = 32
     act_signed: bool = True
     weight_signed: bool = True
+    multi_precision: bool = True
+    packing: bool = True
+    format: str = "int"
 
     def __post_init__(self):
         _check_int(self, "rows", 1, 4096)
         _check_int(self, "cols", 1, 4096)
         if self.dataflow not in DATAFLOWS:
             raise ConfigError(f"dataflow must be one of {', '.join(DATAFLOWS)}, got {self.dataflow!r}")
-        _check_int(self, "act_bits", 2, 16)
-        _check_int(self, "weight_bits", 2, 16)
+        _check_int(self, "act_bits", 1, 16)
+        _check_int(self, "weight_bits", 1, 16)
         _check_int(self, "acc_bits", 4, 48)  # int64 sums of wrapped values stay exact
         _check_bool(self, "act_signed")
         _check_bool(self, "weight_signed")
+        _check_bool(self, "multi_precision")
+        _check_bool(self, "packing")
+        if self.packing and not self.multi_precision:
+            raise ConfigError("packing needs multi_precision = true (packed fields are read "
+                              "signed or unsigned per GEMM); set packing = false")
+        for name in ("act", "weight"):
+            if getattr(self, f"{name}_bits") == 1 and not getattr(self, f"{name}_signed"):
+                raise ConfigError(f"{name}_bits = 1 means binary {{-1, +1}} operands: "
+                                  f"{name}_signed must be true")
+        if self.format not in FORMATS:
+            raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.format != "int":
+            if (self.act_bits, self.weight_bits, self.acc_bits) != (16, 16, 32) or \
+                    not (self.act_signed and self.weight_signed):
+                raise ConfigError(f"format {self.format!r} takes 16-bit signed operands and fp32 "
+                                  f"sums: set act_bits = weight_bits = 16, acc_bits = 32 and both "
+                                  f"*_signed = true")
+            return
         need = product_bits(self.act_bits, self.act_signed, self.weight_bits, self.weight_signed)
         if self.acc_bits < need:
             raise ConfigError(
@@ -79,6 +109,9 @@ def product_bits(a_bits: int, a_signed: bool, w_bits: int, w_signed: bool) -> in
 
 
 def int_range(bits: int, signed: bool) -> tuple[int, int]:
+    """Inclusive range of a ``bits``-wide integer; one signed bit is binary {-1, +1}."""
+    if signed and bits == 1:
+        return -1, 1
     if signed:
         return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     return 0, (1 << bits) - 1

@@ -1,10 +1,23 @@
 """Precision trade-offs: one model on arrays built for each weight/activation width, against FP32.
 
-Every quantized row quantizes the float graph (static post-training, per-channel symmetric
-weights, min/max activations from the calibration set), compiles it for an array whose
-operands are exactly that wide, and runs it on the fast backend: accuracy, top-1 agreement
-and logit SQNR against the FP32 graph, and the run's cycles, DRAM bytes and energy, with the
-array's area. Accumulators are 32 bits wide, 48 when the operands add up to more than 16 bits.
+Every PTQ row quantizes the float graph (static post-training, per-channel symmetric weights
+calibrated by max|w| ("maxabs"), min/max activations from the calibration set), compiles it for
+an array whose operands are exactly that wide (a plain array: ``multi_precision = false``), and
+runs it on the fast backend: accuracy, top-1 agreement and logit SQNR against the FP32 graph,
+and the run's cycles, DRAM bytes and energy, with the array's area. Accumulators are 32 bits
+wide, 48 when the operands add up to more than 16 bits.
+
+PTQ-MSE rows (weights of 4 bits or fewer) change only the weight calibration: the clipping
+threshold with the least squared error, as QAT rows use too, so calibration and training are
+told apart. Their accuracy comes from tpu.quant's integer model (the compiler calibrates
+weights by max|w| only), their cost from the PTQ run at the same widths.
+
+FP16 and BF16 rows are computed: the model's Conv/Dense layers run on an fp16/bf16 array
+(fp32 products and sums in the dataflow's order, tpu.quant.on_array.float_on_array) for the
+accuracy columns. Their cost is the compiled program for 16-bit elements on the same machine
+(a 16-bit integer array with 32-bit accumulators: the same tiles, schedule, buffers and DRAM
+bytes; its integer values are discarded), charged with the format's multipliers and fp32
+adders from the tech table.
 
 The FP32 row is an estimate, not a simulation: the same array shape with fp32 MACs
 (``fp_mac_energy_pj`` / ``fp_mac_area_um2``) and 32-bit PE registers, moving 4 bytes per
@@ -15,9 +28,10 @@ is kept at two tiles at least, so the estimate assumes a weight buffer big enoug
 double-buffer fp32 tiles.
 
 QAT rows (where post-training quantization loses accuracy: weights of 4 bits or fewer) come
-from :func:`tpu.quant.qat.qat` on the tpu.nn model behind the ONNX file; their accuracy is that
-of tpu.quant's integer-exact model (the compiler does not take that model yet), their cost
-that of the post-training run of the same widths (cost depends on shapes, not values).
+from :func:`tpu.quant.qat.qat` on the tpu.nn model behind the ONNX file, with MSE weight
+calibration; their accuracy is that of tpu.quant's integer-exact model (the compiler does not
+take that model yet), their cost that of the post-training run of the same widths (cost depends
+on shapes, not values).
 """
 
 from __future__ import annotations
@@ -37,10 +51,15 @@ from tpu.report import markdown_table
 WEIGHT_BITS = (2, 4, 8, 16)
 ACT_BITS = (8, 16)
 QAT_MAX_WEIGHT_BITS = 4
+FLOAT_FORMATS = ("fp16", "bf16")
 FP32_BYTES = 4
 FP32_METHOD = "fp32 (estimate: fp32 MACs, 4-byte elements)"
+FLOAT_METHOD = "{fmt} (values: the {fmt} array; cost: the 16-bit program on {fmt} PEs)"
 PTQ_METHOD = "ptq"
-QAT_METHOD = "qat (accuracy: tpu.quant integer model; cost: the ptq run)"
+PTQ_MSE_METHOD = "ptq-mse (accuracy: tpu.quant integer model; cost: the ptq run)"
+QAT_METHOD = "qat-mse (accuracy: tpu.quant integer model; cost: the ptq run)"
+CALIBRATION = {PTQ_METHOD: "w maxabs, a minmax", PTQ_MSE_METHOD: "w mse, a minmax",
+               QAT_METHOD: "w mse, a minmax (trained)"}
 log = logging.getLogger(__name__)  # progress: each row compiles and runs the whole batch
 
 
@@ -59,6 +78,7 @@ class StudyRow:
     batch: int
     energy_parts_pj: dict | None = None  # per inference: mac, register, sram, dram, total
     dram_operands: dict | None = None  # the whole batch: weights, inputs, outputs
+    calibration: str = "-"  # weights' and activations' ranges ("w maxabs, a minmax", ...)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -74,9 +94,11 @@ def sqnr_db(ref: np.ndarray, out: np.ndarray) -> float:
 
 
 def array_for(config: Config, weight_bits: int, act_bits: int) -> Config:
-    """``config`` with operands of these widths (accumulators widened for 16-bit operands)."""
+    """``config`` built for operands of these widths: a plain array (no slicing or packing
+    logic), accumulators widened for 16-bit operands."""
     acc = 32 if weight_bits + act_bits <= 16 else 48
-    return config.replace(weight_bits=weight_bits, act_bits=act_bits, acc_bits=acc)
+    return config.replace(weight_bits=weight_bits, act_bits=act_bits, acc_bits=acc,
+                          multi_precision=False, packing=False, format="int")
 
 
 @dataclass(frozen=True)
@@ -108,11 +130,11 @@ def _counts(result) -> Counts:
     return sum((s.counts for s in result.layers), Counts())
 
 
-def quantized_run(work: Workload, config: Config, weight_bits: int, act_bits: int):
+def quantized_run(work: Workload, config: Config, weight_bits: int, act_bits: int, machine=None):
     from tpu.compiler import compile as compile_graph
     from tpu.compiler.quantize import quantize
 
-    machine = array_for(config, weight_bits, act_bits)
+    machine = machine or array_for(config, weight_bits, act_bits)
     graph = quantize(work.graph, work.calib, per_channel=True, method="minmax", act_bits=act_bits,
                      weight_bits=weight_bits, act_signed=False, weight_signed=True)
     return machine, compile_graph(graph, machine).run(work.x)
@@ -125,7 +147,42 @@ def ptq_row(work: Workload, config: Config, ref, weight_bits: int, act_bits: int
     return StudyRow(weight_bits, act_bits, PTQ_METHOD, acc, agree, sq,
                     t["energy_pj"]["total"] / len(work.x), area(machine).total, t["cycles"],
                     sum(t["dram_bytes"].values()), len(work.x),
-                    {k: v / len(work.x) for k, v in t["energy_pj"].items()}, dict(t["dram_bytes"]))
+                    {k: v / len(work.x) for k, v in t["energy_pj"].items()}, dict(t["dram_bytes"]),
+                    CALIBRATION[PTQ_METHOD])
+
+
+def float_machine(config: Config, fmt: str) -> Config:
+    """``config`` with fp16/bf16 PEs (16-bit operands, fp32 products and sums)."""
+    return config.replace(format=fmt, act_bits=16, weight_bits=16, acc_bits=32,
+                          act_signed=True, weight_signed=True)
+
+
+def float_row(work: Workload, config: Config, ref, fmt: str, program=None) -> StudyRow:
+    """The model on an fp16/bf16 array (values) and the 16-bit program on its PEs (cost), as
+    the module docstring says. ``program``: that compiled run, when already made."""
+    from tpu.nn.model import Sequential
+    from tpu.quant.on_array import float_on_array
+
+    if work.model_path is None:
+        raise TpuError("float rows need the model as a tpu.nn network (the bundled digits "
+                       "models are)")
+    machine = float_machine(config, fmt)
+    logits, _ = float_on_array(Sequential.from_onnx(work.model_path), work.x, machine)
+    acc, agree, sq = _metrics(logits, ref, work.labels)
+    if program is None:
+        program = quantized_run(work, config, 16, 16, machine=fp_program_machine(config))[1]
+    t, n = program.totals, len(work.x)
+    e = energy(_counts(program), machine).to_dict()
+    return StudyRow(16, 16, FLOAT_METHOD.format(fmt=fmt), acc, agree, sq, e["total"] / n,
+                    area(machine).total, t["cycles"], sum(t["dram_bytes"].values()), n,
+                    energy_parts_pj={k: v / n for k, v in e.items()},
+                    dram_operands=dict(t["dram_bytes"]), calibration=f"{fmt} round to nearest even")
+
+
+def fp_program_machine(config: Config) -> Config:
+    """The integer array whose 16-bit program has the fp16 machine's schedule and traffic:
+    16-bit elements, 32-bit accumulators (the fp32 sums' bytes)."""
+    return array_for(config, 16, 16).replace(acc_bits=32)
 
 
 def fp32_machine(config: Config) -> Config:
@@ -170,22 +227,42 @@ def fp32_row(work: Workload, config: Config, ref) -> StudyRow:
     return StudyRow(32, 32, FP32_METHOD, acc, agree, sq, total / n, fp_area,
                     result.totals["cycles"], c.dram_bytes.total * FP32_BYTES, n,
                     {k: v / n for k, v in {**parts, "total": total}.items()},
-                    memory.dram_bytes.to_dict())
+                    memory.dram_bytes.to_dict(), "-")
+
+
+def _nn_model(work: Workload):
+    """The tpu.nn network behind the ONNX file, or None when tpu.nn cannot rebuild it."""
+    from tpu.nn.model import Sequential
+
+    if work.model_path is None:
+        return None
+    try:
+        return Sequential.from_onnx(work.model_path)
+    except TpuError:  # a model tpu.nn cannot rebuild simply has no tpu.quant rows
+        return None
+
+
+def ptq_mse_accuracy(work: Workload, ref, weight_bits: int, act_bits: int):
+    """(accuracy, agreement, SQNR) of post-training quantization with MSE weight calibration
+    (tpu.quant's integer model), or None without a tpu.nn model."""
+    from tpu.quant.qmodel import Scheme, static_ptq
+
+    model = _nn_model(work)
+    if model is None:
+        return None
+    scheme = Scheme(w_bits=weight_bits, a_bits=act_bits, per_channel=True, w_calib="mse")
+    return _metrics(static_ptq(model, work.calib, scheme).forward(work.x), ref, work.labels)
 
 
 def qat_accuracy(work: Workload, ref, weight_bits: int, act_bits: int, epochs: int):
     """(accuracy, agreement, SQNR) of a QAT model from tpu.quant, or None when the ONNX file
     is not a tpu.nn model or there are no labels to train on."""
-    from tpu.nn.model import Sequential
     from tpu.nn.train import TrainConfig
     from tpu.quant.qat import qat
     from tpu.quant.qmodel import Scheme
 
-    if work.model_path is None or work.labels is None or work.calib_labels is None:
-        return None
-    try:
-        model = Sequential.from_onnx(work.model_path)
-    except TpuError:  # a model tpu.nn cannot rebuild simply has no QAT row
+    model = _nn_model(work)
+    if model is None or work.labels is None or work.calib_labels is None:
         return None
     scheme = Scheme(w_bits=weight_bits, a_bits=act_bits, per_channel=True, w_calib="mse")
     qm = qat(model, work.calib, work.calib_labels, scheme, TrainConfig(epochs=epochs, lr=3e-3, seed=0))
@@ -193,26 +270,35 @@ def qat_accuracy(work: Workload, ref, weight_bits: int, act_bits: int, epochs: i
 
 
 def study(work: Workload, config: Config, *, weight_bits=WEIGHT_BITS, act_bits=ACT_BITS,
-          qat_epochs: int = 15) -> list[StudyRow]:
-    """FP32 first, then every (weight, activation) width post-training, plus QAT rows for
-    weights of ``QAT_MAX_WEIGHT_BITS`` or fewer (``qat_epochs=0`` leaves them out)."""
+          qat_epochs: int = 15, floats=FLOAT_FORMATS) -> list[StudyRow]:
+    """FP32 first, then the ``floats`` formats (when the model is a tpu.nn network), then every
+    (weight, activation) width post-training, with PTQ-MSE and QAT rows for weights of
+    ``QAT_MAX_WEIGHT_BITS`` or fewer (``qat_epochs=0`` leaves the QAT rows out)."""
     from tpu.compiler import reference
 
     ref = np.asarray(reference.evaluate(work.graph, work.x)[0], np.float64)
     log.info("FP32 estimate (%d inputs)", len(work.x))
     rows = [fp32_row(work, config, ref)]
+    if floats and _nn_model(work) is not None:
+        program = quantized_run(work, config, 16, 16, machine=fp_program_machine(config))[1]
+        rows += [float_row(work, config, ref, fmt, program) for fmt in floats]
     for ab in act_bits:
         for wb in weight_bits:
             log.info("W%dA%d post-training", wb, ab)
             row = ptq_row(work, config, ref, wb, ab)
             rows.append(row)
-            if qat_epochs and wb <= QAT_MAX_WEIGHT_BITS:
+            if wb > QAT_MAX_WEIGHT_BITS:
+                continue
+            log.info("W%dA%d post-training with MSE weights", wb, ab)
+            variants = [(PTQ_MSE_METHOD, ptq_mse_accuracy(work, ref, wb, ab))]
+            if qat_epochs:
                 log.info("W%dA%d QAT, %d epochs", wb, ab, qat_epochs)
-                metrics = qat_accuracy(work, ref, wb, ab, qat_epochs)
+                variants.append((QAT_METHOD, qat_accuracy(work, ref, wb, ab, qat_epochs)))
+            for method, metrics in variants:
                 if metrics is not None:
                     acc, agree, sq = metrics
-                    rows.append(dataclasses.replace(row, method=QAT_METHOD, accuracy=acc,
-                                                    agreement=agree, sqnr_db=sq))
+                    rows.append(dataclasses.replace(row, method=method, accuracy=acc, agreement=agree,
+                                                    sqnr_db=sq, calibration=CALIBRATION[method]))
     return rows
 
 
@@ -229,9 +315,10 @@ def digits_workload(batch: int | None = None) -> Workload:
 
 
 def row_label(row: StudyRow) -> str:
-    if row.weight_bits == 32:
-        return "FP32"
-    return f"W{row.weight_bits}A{row.act_bits} {row.method.split()[0].upper()}"
+    mode = row.method.split()[0].upper()
+    if row.weight_bits == 32 or mode in ("FP16", "BF16"):
+        return mode
+    return f"W{row.weight_bits}A{row.act_bits} {mode}"
 
 
 def study_figure(rows: list[StudyRow], title: str = "precision trade-offs"):
@@ -245,7 +332,8 @@ def study_figure(rows: list[StudyRow], title: str = "precision trade-offs"):
     use_acc = all(r.accuracy is not None for r in rows)
     for r in rows:
         y = 100 * (r.accuracy if use_acc else r.agreement)
-        marker = "*" if r.weight_bits == 32 else ("^" if r.method.startswith("qat") else "o")
+        marker = "*" if r.weight_bits == 32 or r.method.startswith(FLOAT_FORMATS) else \
+            ("^" if r.method.startswith("qat") else ("s" if r.method.startswith("ptq-mse") else "o"))
         left.plot(r.energy_pj / 1e3, y, marker, ms=9)
         left.annotate(row_label(r), (r.energy_pj / 1e3, y), fontsize=7,
                       xytext=(4, 3), textcoords="offset points")
@@ -265,15 +353,15 @@ def study_figure(rows: list[StudyRow], title: str = "precision trade-offs"):
 
 
 def format_table(rows: list[StudyRow]) -> str:
-    head = ("row", "accuracy", "agree FP32", "SQNR dB", "nJ/inference", "area mm²", "cycles",
-            "DRAM bytes")
+    head = ("row", "calibration", "accuracy", "agree FP32", "SQNR dB", "nJ/inference", "area mm²",
+            "cycles", "DRAM bytes")
     body = []
     for r in rows:
         body.append((
-            row_label(r),
+            row_label(r), r.calibration,
             "-" if r.accuracy is None else f"{100 * r.accuracy:.2f}%",
             f"{100 * r.agreement:.2f}%",
             "inf" if np.isinf(r.sqnr_db) else f"{r.sqnr_db:.1f}",
             f"{r.energy_pj / 1e3:,.1f}", f"{r.area_mm2:.3f}", f"{r.cycles:,}", f"{r.dram_bytes:,}",
         ))
-    return markdown_table(head, body, right=range(1, len(head)))
+    return markdown_table(head, body, right=range(2, len(head)))

@@ -7,6 +7,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import tpu
+from tpu.array.precision import Precision
 from tpu.config import int_range, product_bits
 
 
@@ -33,18 +34,42 @@ def gemm_case(draw, max_dim=12, max_array=6, dataflows=("ws", "os", "is"), width
     return config, a, b
 
 
-def random_operands(config, m, k, n, seed, extreme=False):
-    """Uniform operands, or (``extreme``) only the range ends, which stress wrap-around."""
+@st.composite
+def mixed_case(draw, max_dim=10, max_array=5, dataflows=("ws", "os", "is")):
+    """A multi-precision array (PEs of 1..16 bits) and operands of other declared widths."""
+    def width(signed_name):
+        bits = draw(st.sampled_from((1, 2, 3, 4, 8, 16)))
+        return bits, True if bits == 1 else draw(st.booleans())
+
+    (pa, sa), (pw, sw) = width("act"), width("weight")
+    need = product_bits(pa, sa, pw, sw)
+    config = tpu.load_config().replace(
+        rows=draw(st.integers(1, max_array)), cols=draw(st.integers(1, max_array)),
+        dataflow=draw(st.sampled_from(dataflows)), act_bits=pa, weight_bits=pw, act_signed=sa,
+        weight_signed=sw, acc_bits=draw(st.integers(max(need, 8), 48)))
+    # binary PEs take only binary operands; others any width 1..16
+    act = (1, True) if pa == 1 else width("act")
+    wgt = (1, True) if pw == 1 else width("weight")
+    precision = Precision(act[0], wgt[0], act[1], wgt[1])
+    m, k, n = (draw(st.integers(1, max_dim)) for _ in range(3))
+    a, b = random_operands(config, m, k, n, draw(st.integers(0, 2**32 - 1)),
+                           extreme=draw(st.booleans()), precision=precision)
+    return config, precision, a, b
+
+
+def random_operands(config, m, k, n, seed, extreme=False, precision=None):
+    """Uniform operands, or (``extreme``) only the range ends, which stress wrap-around; of the
+    array's widths or of ``precision``'s. Binary (1-bit) operands are ±1."""
     rng = np.random.default_rng(seed)
-    arr = config.array
+    p = precision or Precision.native(config.array)
 
     def draw(bits, signed, shape):
         lo, hi = int_range(bits, signed)
-        if extreme:
+        if extreme or bits == 1:
             return rng.choice(np.array([lo, hi], np.int64), size=shape)
         return rng.integers(lo, hi, size=shape, endpoint=True)
 
-    return draw(arr.act_bits, arr.act_signed, (m, k)), draw(arr.weight_bits, arr.weight_signed, (k, n))
+    return draw(p.act_bits, p.act_signed, (m, k)), draw(p.weight_bits, p.weight_signed, (k, n))
 
 
 def expected(a, b, acc_bits):

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 import tpu
 from tpu.array.cycle import make_core
 from tpu.array.gemm import collect
-from tpu.array.numerics import wrap
+from tpu.array.numerics import arithmetic, wrap
 from tpu.array.schedule import plan_gemms
 from tpu.array.stimulus import build_stimulus_many
 
@@ -64,7 +64,7 @@ def runs_right(plan, pairs, config) -> bool:
     core = make_core(config.array)
     try:
         outputs = core.run(build_stimulus_many(plan, pairs))
-        results, finish, _ = collect(plan, outputs, config.array.acc_bits)
+        results, finish, _ = collect(plan, outputs, arithmetic(config.array, plan.roles))
     except (RuntimeError, StopIteration):  # a detected conflict; result rows out of step
         return False
     exact = [wrap(a @ b, config.array.acc_bits) for a, b in pairs]
@@ -160,7 +160,7 @@ def test_planted_idle_cycle_passes_fast_equals_cycle():
     plan, pairs = plan_gemms(jobs, config), distinct_operands(jobs, 0)
     late = delayed(plan, 1, +1)
     outputs = make_core(config.array).run(build_stimulus_many(late, pairs))
-    _, observed, _ = collect(late, outputs, config.array.acc_bits)
+    _, observed, _ = collect(late, outputs, arithmetic(config.array, late.roles))
     assert observed == late.finish == tuple(f + (j >= 1) for j, f in enumerate(plan.finish))
     assert runs_right(late, pairs, config) and slack(late, pairs, config)
 

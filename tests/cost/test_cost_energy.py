@@ -170,7 +170,7 @@ def test_energy_is_additive_over_layers(c1, c2):
 
 
 def test_energy_charges_each_count_at_its_unit_cost():
-    cfg = load_config("edge-32")
+    cfg = load_config("edge-32").replace(multi_precision=False, packing=False)  # a plain int8 array
     a, m = cfg.array, cfg.memory
     e = energy(Counts(macs=10), cfg)
     assert e.mac == pytest.approx(10 * mac_energy_pj(H, a.act_bits, a.weight_bits, a.acc_bits))

@@ -8,7 +8,16 @@ import numpy as np
 
 from tpu.array import BACKENDS, gemm
 from tpu.array.activity import array_counts, gemm_dram
-from tpu.cli.common import OutputFile, add_config_arg, load_npy, output_folder, write_json, write_npy
+from tpu.array.precision import MAX_OPERAND_BITS, Precision
+from tpu.cli.common import (
+    OutputFile,
+    add_config_arg,
+    int_arg,
+    load_npy,
+    output_folder,
+    write_json,
+    write_npy,
+)
 from tpu.config import load_config
 from tpu.cost import area, energy
 from tpu.errors import TpuError
@@ -24,11 +33,20 @@ def register(sub) -> None:
     add_config_arg(p)
     p.add_argument("--dataflow", choices=("ws", "os", "is"), help="override the config's dataflow")
     p.add_argument("--backend", choices=BACKENDS, default="fast")
+    p.add_argument("--act-bits", type=operand_width, metavar="N",
+                   help="A's width, 1..16 (default: the array's; wider runs in slices, narrower "
+                        "packed several to a PE; 1 is binary ±1)")
+    p.add_argument("--weight-bits", type=operand_width, metavar="N", help="B's width, likewise")
     p.add_argument("--output", type=OutputFile, metavar="C.npy", help="write C (int64, exact)")
     p.add_argument("--json", type=OutputFile, metavar="R.json", help="write the report as JSON")
     p.add_argument("--waves", type=output_folder(), metavar="DIR",
                    help="rtl backend: write waveforms into DIR")
     p.set_defaults(func=run)
+
+
+def operand_width(text: str) -> int:
+    """Argument type of a declared operand width: 1..16 (1: binary ±1)."""
+    return int_arg(text, "an operand width", 1, MAX_OPERAND_BITS)
 
 
 def gemm_report(result, config) -> dict:
@@ -50,7 +68,8 @@ def run(args) -> int:
     if args.dataflow:
         config = config.replace(dataflow=args.dataflow)
     a, b = _operands(args, config)
-    result = gemm(a, b, config, backend=args.backend, waves=args.waves)
+    precision = Precision.of(config.array, args.act_bits, args.weight_bits)
+    result = gemm(a, b, config, backend=args.backend, waves=args.waves, precision=precision)
     report = gemm_report(result, config)
     if args.output:
         write_npy(args.output, result.output)
@@ -60,6 +79,11 @@ def run(args) -> int:
     print(f"C = A·B: {report['m']}×{report['k']} · {report['k']}×{report['n']} on "
           f"{config.array.rows}×{config.array.cols} {config.array.dataflow} ({config.name}), "
           f"backend {args.backend}")
+    pr = report["precision"]
+    print(f"  operands     W{pr['weight_bits']}A{pr['act_bits']} on {config.array.weight_bits}×"
+          f"{config.array.act_bits}-bit PEs: {pr['passes']} pass{'es' if pr['passes'] > 1 else ''}"
+          f" (A in {pr['act_slices']} slice(s), B in {pr['weight_slices']}), {pr['lanes']} "
+          f"lane{'s' if pr['lanes'] > 1 else ''} per PE")
     print(f"  cycles       {report['cycles']:>14,}   ({report['seconds'] * 1e6:.2f} µs at "
           f"{config.clock.hz / 1e6:g} MHz)")
     print(f"  macs         {report['macs']:>14,}")

@@ -14,7 +14,8 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="quant_command", required=True, metavar="ACTION")
 
     r = sub.add_parser("report", help="accuracy / FP32 agreement / logit SQNR of the digits "
-                       "models under INT8, INT4, INT2 (PTQ and QAT) and INT16")
+                       "models under INT8, INT4, INT2, binary weights (PTQ and QAT, each with "
+                       "max|w| and MSE weight calibration) and INT16")
     r.add_argument("--model", choices=("cnn", "mlp", "both"), default="both")
     r.add_argument("--json", type=OutputFile, metavar="F.json", help="also write the rows as JSON")
     r.set_defaults(func=_report)

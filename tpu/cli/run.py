@@ -68,15 +68,22 @@ def add_quant_args(p) -> None:
     g.add_argument("--per-tensor", action="store_true", help="per-tensor weights (default per-channel)")
     g.add_argument("--act-bits", type=bit_width, help="activation bits (default: the array's)")
     g.add_argument("--weight-bits", type=bit_width, help="weight bits (default: the array's)")
+    g.add_argument("--layer-bits", metavar="FILE.toml",
+                   help="per-layer widths: a table per layer name with weight_bits (1..16) and "
+                        "act_bits (2..16); the other layers take --weight-bits/--act-bits")
 
 
 def prepare(model, calib, config, args):
     """Load the model; quantize it (per the CLI flags) when it is float."""
     from tpu.compiler.quantize import quantize
+    from tpu.compiler.widths import load_layer_bits
     from tpu.frontend import load_onnx
 
     graph = load_onnx(model)
+    layer_bits = load_layer_bits(args.layer_bits) if getattr(args, "layer_bits", None) else None
     if graph.quantized:
+        if layer_bits:
+            raise TpuError(f"{model}: is already quantized; --layer-bits needs a float model")
         return graph
     if calib is None:
         raise TpuError(f"{model}: is a float model; pass --calib X.npy (a few representative "
@@ -85,7 +92,7 @@ def prepare(model, calib, config, args):
     return quantize(graph, calib, per_channel=not args.per_tensor, method=args.method,
                     act_bits=min(8, a.act_bits) if args.act_bits is None else args.act_bits,
                     weight_bits=min(8, a.weight_bits) if args.weight_bits is None else args.weight_bits,
-                    act_signed=False, weight_signed=True)
+                    act_signed=False, weight_signed=True, layer_bits=layer_bits)
 
 
 def workload(args, *, batch: int | None = None, calib_images: int = 512):

@@ -101,7 +101,8 @@ def run_program(program: Program, x, *, backend: str = "fast", requant: str = "f
                     env[node.output], plan = _run_matmul(program, layer, args, matmuls, backend, nx, waves)
                 else:
                     plan = plan_gemms([(ins.m[1] - ins.m[0], ins.k[1] - ins.k[0], ins.n[1] - ins.n[0])
-                                       for ins in (program.instrs[i] for i in matmuls)], config)
+                                       for ins in (program.instrs[i] for i in matmuls)], config,
+                                      layer.precision)
                 # each MATMUL occupies the matrix unit for the cycles it adds to the stream
                 for i, finish, before in zip(matmuls, plan.finish, (0, *plan.finish[:-1]), strict=True):
                     durations[i] = finish - before
@@ -147,7 +148,7 @@ def _mappings(layer, args, config):
     zw = zero_point(node.w_q)
     return tuple(map_weights(np.asarray(b, np.int64), np.broadcast_to(zw, (b.shape[1],)), None,
                              int(zero_point(node.x_q)), x_range, config.array, node.name,
-                             w_range=(node.w_q.qmin, node.w_q.qmax))
+                             w_range=(node.w_q.qmin, node.w_q.qmax), precision=layer.precision)
                  for b in node.weights(args))
 
 
@@ -167,7 +168,7 @@ def _run_matmul(program, layer, args, matmuls, backend, nx: Numerics, waves):
         ins = program.instrs[i]
         (m0, m1), (n0, n1), (k0, k1) = ins.m, ins.n, ins.k
         jobs.append((packs[ins.group][m0:m1, k0:k1], mapped[ins.group].w[k0:k1, n0:n1]))
-    r = gemm_many(jobs, config, backend=backend, waves=waves)
+    r = gemm_many(jobs, config, backend=backend, waves=waves, precision=layer.precision)
     outs = [np.zeros((layer.m, m.w.shape[1]), np.int64) for m in mapped]
     for i, part in zip(matmuls, r.outputs, strict=True):
         ins = program.instrs[i]

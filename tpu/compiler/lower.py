@@ -18,8 +18,9 @@ import numpy as np
 
 from tpu import limits
 from tpu.array.activity import packed
+from tpu.array.precision import Precision
 from tpu.array.schedule import accumulator_rows, plan_gemms
-from tpu.compiler.operands import MappedWeights, map_weights
+from tpu.compiler.operands import MappedWeights, layer_precision, map_weights
 from tpu.compiler.program import Instr, Program
 from tpu.config import Config
 from tpu.errors import ShapeError, TpuError
@@ -47,6 +48,7 @@ class Layer:
     work: Work = Work()
     mapping: str = ""  # matrix ops: gemm | packed | vector | dynamic
     island: bool = False  # a float op in a quantized graph
+    precision: Precision | None = None  # matrix ops: the widths its GEMMs declare
 
     @property
     def name(self) -> str:
@@ -88,7 +90,7 @@ def _unit(node: Node, graph: Graph, producers: dict[str, Node]) -> str:
 
 
 def _map_pack(node: MatrixOp, mats: list[np.ndarray], zw_all: np.ndarray, pack: tuple[int, ...],
-              config: Config) -> MappedWeights:
+              config: Config, precision: Precision) -> MappedWeights:
     """The (block-diagonal, for several groups) weight matrix of one pack, mapped exactly;
     ``mats`` are the op's per-group weight matrices, ``zw_all`` its column zero points."""
     k, n = mats[0].shape
@@ -102,7 +104,8 @@ def _map_pack(node: MatrixOp, mats: list[np.ndarray], zw_all: np.ndarray, pack: 
         b = np.asarray(node.bias, np.int64).reshape(-1)
         bias = np.concatenate([b[g * n:(g + 1) * n] for g in pack])
     x_range = (node.x_q.qmin, node.x_q.qmax)
-    return map_weights(w, zw, bias, int(zero_point(node.x_q)), x_range, config.array, node.name)
+    return map_weights(w, zw, bias, int(zero_point(node.x_q)), x_range, config.array, node.name,
+                       precision=precision)
 
 
 def _packs(groups: int, n: int, size_: int) -> tuple[tuple[int, ...], ...]:
@@ -116,10 +119,12 @@ def _matrix_layer(index: int, node: MatrixOp, shapes, out_shape, config: Config,
     if node.out_q is None:  # a float matrix op (a float island): float32 MACs on the vector unit
         macs = groups * m * k * n
         return Layer(kind="vector", work=Work(fp=2 * macs), mapping="vector", island=True, **base)
+    base["precision"] = layer_precision(node.x_q, node.w_q, config.array, node.name)
     if not node.const_weights:
         return Layer(kind="matmul", packs=tuple((g,) for g in range(groups)), mapping="dynamic", **base)
     cols = config.array.cols if config.array.dataflow != "is" else config.array.rows
-    per = max(1, cols // n) if groups > 1 else 1
+    # binary weights have no zero for the off-diagonal blocks of packed groups
+    per = max(1, cols // n) if groups > 1 and node.w_q.bits > 1 else 1
     choice = depthwise
     if choice == "auto":
         choice = "groups" if per == 1 else _faster(groups, m, k, n, per, config)
@@ -138,7 +143,7 @@ def _matrix_layer(index: int, node: MatrixOp, shapes, out_shape, config: Config,
                        f"(tpu run --calib X.npy, or tpu.quantize)")
     mats = node.weights([])
     zw_all = node.weight_zero_points(n * groups)
-    mapped = tuple(_map_pack(node, mats, zw_all, p, config) for p in packs)
+    mapped = tuple(_map_pack(node, mats, zw_all, p, config, base["precision"]) for p in packs)
     return Layer(kind="matmul", packs=packs, mapped=mapped, mapping="packed" if size_ > 1 else "gemm", **base)
 
 
@@ -297,12 +302,13 @@ def input_elements(layer: Layer, m0: int, m1: int, groups: int) -> int:
 
 
 def _tensor_bits(graph: Graph, act_bits: int) -> dict[str, int]:
-    """Stored width of each tensor: integers at the array's operand width, floats at 32 bits."""
+    """Stored width of each tensor: integers at their quantized width (packed densely), floats
+    at 32 bits."""
     out = {}
     for n in graph.nodes:
         q = getattr(n, "out_q", None) or getattr(n, "q", None)
         integer = q is not None and not isinstance(n, Dequantize)
-        out[n.output] = act_bits if integer else 32
+        out[n.output] = q.bits if integer else 32
     for t in graph.inputs:  # a float input is quantized by the host; integers come as they are
         out[t] = 32 if graph.spec(t).dtype == "float32" else act_bits
     return out
@@ -311,7 +317,10 @@ def _tensor_bits(graph: Graph, act_bits: int) -> dict[str, int]:
 def _emit_matmul(em: _Emitter, layer: Layer, config: Config, deps, resident: bool, chunk_rows: int) -> int:
     """MATMUL/ACTIVATE (and READ_WEIGHTS) for one matrix layer; returns its last instruction."""
     a, mem = config.array, config.memory
-    ab, wb, R, C = a.act_bits, a.weight_bits, a.rows, a.cols
+    R, C = a.rows, a.cols
+    # bytes at the layer's own widths (what the buffers hold, packed densely)
+    ab, wb = layer.node.x_q.bits, layer.node.w_q.bits
+    ob = layer.node.out_q.bits
     half_wb = mem.weight_buffer_bytes // 2  # double-buffered: load one half while using the other
     if packed(R * C, wb) > half_wb:
         raise ShapeError(
@@ -372,7 +381,7 @@ def _emit_matmul(em: _Emitter, layer: Layer, config: Config, deps, resident: boo
                 last = activates[-1]
             if not resident:
                 last = em.emit(op="WRITE_HOST", layer=layer.index, deps=(activates[-1],),
-                               nbytes=packed((m1 - m0) * layer.n * len(layer.packs[p]), ab),
+                               nbytes=packed((m1 - m0) * layer.n * len(layer.packs[p]), ob),
                                operand="outputs",
                                args=f"dram:{layer.node.output} rows {m0}:{m1} <- ub")
     return em.emit(op="SYNC", layer=layer.index, deps=tuple(activates[first_activate:]) + (last,),

@@ -10,6 +10,10 @@ handled outside the array:
 The last two terms are per output column: folded into the bias at compile time. The row sum
 Σx' is needed only if some zw* ≠ 0; the array computes it as one extra weight column of ones.
 All arithmetic wraps to the accumulator width, as the activation unit's adders do.
+
+On a multi-precision array (tpu.array.precision) the GEMM declares the layer's own widths and
+signedness instead, which the PEs read as they are: the offsets are then zero, and narrower
+layers pack, wider ones slice (:func:`layer_precision`).
 """
 
 from __future__ import annotations
@@ -19,8 +23,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from tpu.array.numerics import wrap
+from tpu.array.precision import Precision, mode_for
 from tpu.config import ArrayConfig, int_range
 from tpu.errors import ShapeError
+
+
+def layer_precision(x_q, w_q, array: ArrayConfig, layer: str) -> Precision:
+    """The operand widths a layer's GEMMs declare: the layer's own (activations ``x_q``,
+    weights ``w_q``) on a multi-precision integer array, else the array's; an error naming the
+    layer when the array cannot run them."""
+    if not array.multi_precision or array.format != "int":
+        return Precision.native(array)
+    p = Precision(x_q.bits, w_q.bits, x_q.signed, w_q.signed)
+    try:
+        mode_for(array, p)
+    except ShapeError as exc:
+        raise ShapeError(f"layer {layer!r}: {exc}") from None
+    return p
 
 
 def choose_offset(lo: int, hi: int, bits: int, signed: bool, what: str, layer: str) -> int:
@@ -63,14 +82,17 @@ class MappedWeights:
 
 def map_weights(w: np.ndarray, zw: np.ndarray, bias: np.ndarray | None, zx: int,
                 x_range: tuple[int, int], array: ArrayConfig, layer: str,
-                w_range: tuple[int, int] | None = None) -> MappedWeights:
-    """Prepare an integer weight matrix ``w`` (K×N) with zero points ``zw`` (N,) for the array.
-    ``w_range`` is the span the offset must cover (default: the values' own span; a second
-    activation loaded at run time uses its type's range)."""
+                w_range: tuple[int, int] | None = None,
+                precision: Precision | None = None) -> MappedWeights:
+    """Prepare an integer weight matrix ``w`` (K×N) with zero points ``zw`` (N,) for the array,
+    whose GEMMs declare ``precision`` (default: the array's widths). ``w_range`` is the span the
+    offset must cover (default: the values' own span; a second activation loaded at run time
+    uses its type's range)."""
     K, N = w.shape
-    dx = choose_offset(*x_range, array.act_bits, array.act_signed, "activations", layer)
+    p = precision or Precision.native(array)
+    dx = choose_offset(*x_range, p.act_bits, p.act_signed, "activations", layer)
     lo, hi = w_range if w_range is not None else (int(w.min()), int(w.max()))
-    dw = choose_offset(lo, hi, array.weight_bits, array.weight_signed, "weights", layer)
+    dw = choose_offset(lo, hi, p.weight_bits, p.weight_signed, "weights", layer)
     wp = w.astype(np.int64) + dw
     zx_star = int(zx) + dx
     zw_star = np.broadcast_to(np.asarray(zw, np.int64), (N,)) + dw

@@ -42,8 +42,13 @@ CALIB_BATCH = 16
 def quantize(graph: Graph, calib, *, per_channel: bool = True, method: str = "minmax",
              act_bits: int = 8, weight_bits: int = 8, act_signed: bool = False,
              weight_signed: bool = True, symmetric_weights: bool = True,
-             convention: str = "onnxruntime", batch: int = CALIB_BATCH) -> Graph:
-    """Quantize a float graph with static post-training calibration on ``calib`` (N, ...)."""
+             convention: str = "onnxruntime", batch: int = CALIB_BATCH,
+             layer_bits: dict | None = None) -> Graph:
+    """Quantize a float graph with static post-training calibration on ``calib`` (N, ...).
+
+    ``layer_bits`` (``{layer name: tpu.compiler.widths.LayerBits}``) gives some matrix layers
+    their own weight and input-activation widths; the others take ``weight_bits``/``act_bits``
+    (see tpu.compiler.widths for how the tensors between layers get their widths)."""
     if graph.quantized:
         raise TpuError(f"graph {graph.name!r} is already quantized")
     if method not in METHODS:
@@ -51,11 +56,15 @@ def quantize(graph: Graph, calib, *, per_channel: bool = True, method: str = "mi
     for what, b in (("act_bits", act_bits), ("weight_bits", weight_bits)):
         if isinstance(b, bool) or not isinstance(b, int) or not 2 <= b <= 16:
             raise TpuError(f"{what} must be an integer in 2..16, got {b!r}")
+    from tpu.compiler.widths import LayerBits, resolve
+
+    layer_w, tensor_a = resolve(graph, layer_bits or {}, LayerBits(weight_bits, act_bits))
     scheme = Scheme(a_bits=act_bits, a_signed=act_signed, calib=method, convention=convention)
     ranges = calibrate(graph, calib, scheme, batch)
     q = _Quantizer(graph, ranges, per_channel=per_channel, act_bits=act_bits, act_signed=act_signed,
                    weight_bits=weight_bits, weight_signed=weight_signed,
                    symmetric_weights=symmetric_weights, convention=convention)
+    q.layer_weight_bits, q.tensor_act_bits = layer_w, tensor_a
     return q.run()
 
 
@@ -108,6 +117,9 @@ class _Quantizer:
         self.constants = {n.output: n for n in graph.nodes if isinstance(n, Constant)}
         self.nodes: list[Node] = []
         self._act: dict[str, QParams] = {}
+        self.layer_weight_bits: dict[str, int] = {}  # per matrix layer (tpu.compiler.widths)
+        self.tensor_act_bits: dict[str, int] = {}  # per activation tensor
+        self.current: Node | None = None  # the node being quantized
 
     # --- what Node.quantize calls -----------------------------------------------------------
     def act_q(self, tensor: str) -> QParams:
@@ -115,9 +127,10 @@ class _Quantizer:
             if tensor not in self.ranges:
                 raise TpuError(f"tensor {tensor!r} was not seen during calibration (not float?)")
             lo, hi = self.ranges[tensor]
-            rng = qrange(self.act_bits, self.act_signed, convention=self.convention)
+            bits = self.tensor_act_bits.get(tensor, self.act_bits)
+            rng = qrange(bits, self.act_signed, convention=self.convention)
             s, z = qparams_from_range(lo, hi, rng, symmetric=False, convention=self.convention)
-            self._act[tensor] = QParams(np.float32(s), np.int64(z), self.act_bits, self.act_signed, None)
+            self._act[tensor] = QParams(np.float32(s), np.int64(z), bits, self.act_signed, None)
         return self._act[tensor]
 
     def int_input(self, tensor: str) -> tuple[str, QParams]:
@@ -160,7 +173,8 @@ class _Quantizer:
 
     def weight(self, w: np.ndarray, axis: int) -> tuple[np.ndarray, QParams]:
         ax = axis if self.per_channel else None
-        b, sgn = self.weight_bits, self.weight_signed
+        b = self.layer_weight_bits.get(getattr(self.current, "name", None), self.weight_bits)
+        sgn = self.weight_signed
         s, z = qparams(w, bits=b, signed=sgn, symmetric=self.symmetric_weights, axis=ax,
                        convention=self.convention)
         rng = qrange(b, sgn, symmetric=self.symmetric_weights, convention=self.convention)
@@ -192,11 +206,13 @@ class _Quantizer:
                            for v in (getattr(n, f, None) for f in ("weight", "bias", "value", "table"))
                            if v is not None and np.asarray(v).dtype.kind == "f"]):
                 raise TpuError(f"node {n.name!r}: its weights contain NaN or infinity")
+            self.current = n
             try:
                 self.emit(n.quantize(self))
             except MALFORMED as exc:
                 raise TpuError(f"node {n.name!r} ({n.op}): cannot quantize it ({type(exc).__name__}: "
                                f"{exc})") from None
+        self.current = None
         outputs = []
         for o in g.outputs:
             outputs.append(self.float_input(o))

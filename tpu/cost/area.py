@@ -27,12 +27,16 @@ def pe_register_bits(array) -> int:
     while the current one computes, as in TPU v1), the partial sum and the 1-bit bank tag that
     travels with the streamed value. os: both streamed operands, the running sum, its shadow
     (capture) register that drains while the next tile computes, and the first/last flags.
+    Multi-precision, binary and float PEs also keep the streamed row's Op tag
+    (``tpu.cost.pe.tag_bits``).
     """
+    from tpu.cost.pe import tag_bits
+
     a = array
     if a.dataflow == "os":
-        return a.act_bits + a.weight_bits + 2 * a.acc_bits + 2
+        return a.act_bits + a.weight_bits + 2 * a.acc_bits + 2 + tag_bits(a)
     streamed, stationary = (a.act_bits, a.weight_bits) if a.dataflow == "ws" else (a.weight_bits, a.act_bits)
-    return streamed + 2 * stationary + a.acc_bits + 1
+    return streamed + 2 * stationary + a.acc_bits + 1 + tag_bits(a)
 
 
 # A 45 nm standard cell for turning yosys transistor counts into area: NanGate 45 nm
@@ -41,8 +45,10 @@ UM2_PER_TRANSISTOR_45NM = 0.798 / 4
 
 
 def pe_area_um2(tech: Tech, array) -> float:
-    mac = mac_area_um2(tech, array.act_bits, array.weight_bits, array.acc_bits)
-    return mac + pe_register_bits(array) * tech.register.area_um2_per_bit
+    """Product circuits (every lane count the PE implements) + adder + registers."""
+    from tpu.cost.pe import product_area_um2
+
+    return product_area_um2(tech, array) + pe_register_bits(array) * tech.register.area_um2_per_bit
 
 
 def sram_area_mm2(tech: Tech, size_bytes: int, width_bits: int) -> float:
@@ -67,9 +73,12 @@ class Area:
 
 
 def area(config) -> Area:
-    """Array = rows x cols PEs; sram = weight buffer + unified buffer + accumulators."""
+    """Array = rows x cols PEs (+ the accumulators' shifters of a slicing ws/is array);
+    sram = weight buffer + unified buffer + accumulators."""
+    from tpu.cost.pe import accumulator_shifters_um2
+
     tech = load_tech(config.tech.name)
     a = config.array
-    array = a.rows * a.cols * pe_area_um2(tech, a) / UM2_PER_MM2
+    array = (a.rows * a.cols * pe_area_um2(tech, a) + accumulator_shifters_um2(tech, a)) / UM2_PER_MM2
     sram = sum(sram_area_mm2(tech, b.size_bytes, b.port_bits) for b in buffers(config).values())
     return Area(array=array, sram=sram)

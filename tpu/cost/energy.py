@@ -2,8 +2,12 @@
 
 ``energy(counts, config)`` charges what the execution actually did:
 
-- mac: ``macs`` x (int multiplier ``act_bits x weight_bits`` + ``acc_bits`` adder);
-- register: PE pipeline-register writes (activation, weight, partial sum) x bits x pJ/bit;
+- mac: every PE operation (``pe_ops``, by lane count and field widths) x its product circuit +
+  ``acc_bits`` adder (tpu.cost.pe); without ``pe_ops``, ``macs`` at the array's own widths
+  (int multiplier ``act_bits x weight_bits`` + adder, or an fp16/bf16 multiplier + fp32 adder);
+  sums shifted before an add (sliced operands) x a shifter (tpu.cost.pe.shift_energy_pj);
+- register: PE pipeline-register writes (activation, weight, partial sum; the streamed operand
+  with its Op tag) x bits x pJ/bit;
 - sram: bytes read/written per operand x per-byte share of one port access of the buffer that
   holds it (weights: weight buffer; inputs/outputs: unified buffer; partial sums: accumulator
   SRAM), each buffer an SRAM of its capacity and port width (tpu.cost.buffers);
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from types import MappingProxyType
 from typing import Any
 
 from tpu.cost.buffers import buffers
@@ -106,7 +111,7 @@ class Counts:
     Operand fields accept a mapping ``{"weights": .., "inputs": .., "outputs": ..}`` too.
     """
 
-    macs: int = 0
+    macs: int = 0  # useful multiply-accumulates (m·k·n)
     weight_register_writes: int = 0
     act_register_writes: int = 0
     psum_register_writes: int = 0
@@ -119,11 +124,22 @@ class Counts:
     vector_mul: int = 0
     vector_lut: int = 0
     vector_fp: int = 0
+    # PE operations by "lanes x act field x weight field" ("1x8x8": one int8 product, "2x4x4":
+    # two 4-bit products summed, "8x1x1": eight XNORs counted); empty: ``macs`` native ones
+    pe_ops: Mapping[str, int] = field(default_factory=dict)
+    shifted_adds: int = 0  # sums shifted left before an add (sliced passes)
 
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in _OPERAND_FIELDS:
+            if f.name == "pe_ops":
+                if not isinstance(value, Mapping):
+                    raise TypeError(f"pe_ops must be a mapping, got {value!r}")
+                for key, count in value.items():
+                    _op_key(key)
+                    _check_count(f"pe_ops[{key!r}]", count)
+                object.__setattr__(self, f.name, MappingProxyType(dict(sorted(value.items()))))
+            elif f.name in _OPERAND_FIELDS:
                 if isinstance(value, Mapping):
                     object.__setattr__(self, f.name, Operands(**value))
                 elif not isinstance(value, Operands):
@@ -134,13 +150,31 @@ class Counts:
     def __add__(self, other: Counts) -> Counts:
         if not isinstance(other, Counts):
             return NotImplemented
-        return Counts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+        ops = dict(self.pe_ops)
+        for key, count in other.pe_ops.items():
+            ops[key] = ops.get(key, 0) + count
+        return Counts(**{f.name: ops if f.name == "pe_ops" else
+                         getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
 
     def __radd__(self, other):  # lets sum() start from 0
         return self if other == 0 else NotImplemented
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: dict(v) if k == "pe_ops" else (v.to_dict() if isinstance(v, Operands) else v)
+                for k, v in d.items()}
+
+
+def op_key(lanes: int, act_field: int, weight_field: int) -> str:
+    return f"{lanes}x{act_field}x{weight_field}"
+
+
+def _op_key(key: str) -> tuple[int, int, int]:
+    try:
+        lanes, act, weight = (int(v) for v in str(key).split("x"))
+    except ValueError:
+        raise ValueError(f"pe_ops key {key!r} is not 'lanes x act field x weight field'") from None
+    return lanes, act, weight
 
 
 @dataclass(frozen=True)
@@ -178,12 +212,20 @@ def _sram_pj_per_byte(tech: Tech, buffer, write: bool) -> float:
 
 def energy(counts: Counts, config) -> Energy:
     """Energy of ``counts`` on the machine ``config`` (a tpu.config.Config)."""
+    from tpu.cost.pe import native_op, op_energy_pj, shift_energy_pj, tag_bits
+
     tech = load_tech(config.tech.name)
     a = config.array
-    mac = counts.macs * mac_energy_pj(tech, a.act_bits, a.weight_bits, a.acc_bits)
+    ops = {_op_key(k): v for k, v in counts.pe_ops.items()} or {native_op(a): counts.macs}
+    mac = sum(n * op_energy_pj(tech, a, *op) for op, n in ops.items() if n)
+    if counts.shifted_adds:
+        mac += counts.shifted_adds * shift_energy_pj(tech, a)
+    # the streamed operand (ws/os: activations, is: weights) carries the PEs' Op tag
+    tag = tag_bits(a)
+    act_tag, weight_tag = (0, tag) if a.dataflow == "is" else (tag, 0)
     register = (
-        counts.act_register_writes * register_energy_pj(tech, a.act_bits)
-        + counts.weight_register_writes * register_energy_pj(tech, a.weight_bits)
+        counts.act_register_writes * register_energy_pj(tech, a.act_bits + act_tag)
+        + counts.weight_register_writes * register_energy_pj(tech, a.weight_bits + weight_tag)
         + counts.psum_register_writes * register_energy_pj(tech, a.acc_bits)
     )
     b = buffers(config)

@@ -11,6 +11,9 @@ A table gives measured points; the model between and beyond them is:
   ``y = k * bytes**a * width_bits**b`` fitted by least squares (in logs) to the table's
   (capacity, port width) points, e.g. CACTI runs; the loader refuses a fit that does not grow
   with both capacity and width.
+- optional logic curves (``xnor``: x = bits of a bitwise XNOR; ``popcount``: x = inputs;
+  ``shifter``: x = width of a barrel shifter): the multi-precision array's binary lanes and
+  shifted sums; a table without them cannot cost those, and says so when asked.
 
 Interpolating through every adder/multiplier point reproduces each published value exactly and
 keeps the model monotone, since the loader requires points that increase.
@@ -38,6 +41,7 @@ from tpu.errors import ConfigError
 
 TABLE_DIR = Path(__file__).parent / "tables"
 FP_FORMATS = ("fp16", "bf16", "fp32")
+LOGIC_UNITS = ("xnor", "popcount", "shifter")  # optional sections: [name] source + points
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -144,6 +148,17 @@ class Tech:
     sram: SramCost
     dram_pj_per_bit: Mapping[str, float]
     dram_source: str
+    xnor: CostCurve | None = None  # x = bits
+    popcount: CostCurve | None = None  # x = input bits
+    shifter: CostCurve | None = None  # x = width in bits
+
+    def logic(self, unit: str) -> CostCurve:
+        """One of the optional logic curves, or an error naming the table and the section."""
+        curve = getattr(self, unit)
+        if curve is None:
+            raise ConfigError(f"technology table {self.name!r} ({self.path}) has no [{unit}] "
+                              f"section; add one to cost binary lanes and sliced sums")
+        return curve
 
     def fp_unit(self, fmt: str) -> FpCost:
         if fmt not in FP_FORMATS:
@@ -154,7 +169,8 @@ class Tech:
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k not in ("fp", "dram_pj_per_bit")}
-        d = {k: asdict(v) if hasattr(v, "__dataclass_fields__") else v for k, v in d.items()}
+        d = {k: asdict(v) if hasattr(v, "__dataclass_fields__") else v for k, v in d.items()
+             if v is not None}
         d["fp"] = {k: asdict(v) for k, v in self.fp.items()}
         d["dram_pj_per_bit"] = dict(self.dram_pj_per_bit)
         return d
@@ -327,7 +343,7 @@ class _Reader:
 
     def tech(self, name: str, data: Mapping) -> Tech:
         top = {"name", "node_nm", "description", "source", "int_add", "int_mult", "fp", "register",
-               "sram", "dram"}
+               "sram", "dram", *LOGIC_UNITS}
         unknown = sorted(set(data) - top)
         if unknown:
             raise self.fail(unknown[0], f"is not a known key; expected {sorted(top)}")
@@ -367,4 +383,5 @@ class _Reader:
             sram=sram,
             dram_pj_per_bit=MappingProxyType(dram),
             dram_source=self.string(d, "source", "dram."),
+            **{unit: self.curve(data, unit, square=False) for unit in LOGIC_UNITS if unit in data},
         )

@@ -44,6 +44,8 @@ class QParams:
 
     @property
     def qmax(self) -> int:
+        if self.signed and self.bits == 1:
+            return 1  # binary: {-1, +1}
         return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
 
     def same(self, other: QParams | None) -> bool:

@@ -46,10 +46,12 @@ class Scheme:
     w_calib: str = "maxabs"  # weight range: maxabs (non-saturating) | mse (clipped)
 
     def __post_init__(self) -> None:
-        for name in ("w_bits", "a_bits"):
+        # one weight bit is the binary sign scheme (scale mean|w|, XNOR-Net); activations need
+        # two bits at least (a ReLU network's outputs are not signs)
+        for name, lo in (("w_bits", 1), ("a_bits", 2)):
             v = getattr(self, name)
-            if not 2 <= v <= 16:
-                raise QuantError(f"{name} must be in 2..16, got {v}")
+            if not lo <= v <= 16:
+                raise QuantError(f"{name} must be in {lo}..16, got {v}")
         if self.calib not in METHODS:
             raise QuantError(f"calib must be one of {METHODS}, got {self.calib!r}")
         if self.w_calib not in ("maxabs", "mse"):
@@ -118,8 +120,10 @@ def observed_range(obs, scheme: Scheme) -> tuple[np.float32, np.float32]:
 
 
 def weight_qparams(w: np.ndarray, scheme: Scheme):
+    """Weight scale and zero point. One bit is binary whatever ``w_calib`` says: its scale,
+    mean|w|, is already the one that minimises the squared error."""
     axis = 0 if scheme.per_channel else None
-    if scheme.w_calib == "maxabs":
+    if scheme.w_calib == "maxabs" or scheme.w_bits == 1:
         return qparams(w, bits=scheme.w_bits, signed=True, symmetric=True, axis=axis,
                        convention=scheme.convention)
     rng = qrange(scheme.w_bits, True, symmetric=True, convention=scheme.convention)
@@ -201,12 +205,14 @@ class QuantizedModel:
         s = self.scheme
         return quantize(x, self.in_q[0], self.in_q[1], bits=s.a_bits, signed=s.a_signed)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward(self, x: np.ndarray, kernel=None) -> np.ndarray:
+        """Logits of the exact integer pipeline. ``kernel(qlayer, q) -> (wrapped accumulators,
+        overflows)`` replaces the numpy accumulators (e.g. the array: tpu.quant.on_array)."""
         q = self.quantize_input(x)
         out = None
         for i, layer in enumerate(self.model.layers):
             if i in self.qlayers:
-                q, out = self._compute(self.qlayers[i], q)
+                q, out = self._compute(self.qlayers[i], q, kernel)
             elif isinstance(layer, ReLU):
                 continue  # fused into the preceding requantization's clamp
             elif isinstance(layer, MaxPool2d | Flatten):
@@ -217,20 +223,25 @@ class QuantizedModel:
 
     __call__ = forward
 
-    def _compute(self, ql: QLayer, q: np.ndarray):
-        s = self.scheme
-        axis_w = None if ql.w_scale.size == 1 else 0
-        zw = ql.w_zp if axis_w is not None else ql.w_zp.reshape(())
+    def accumulators(self, ql: QLayer, q: np.ndarray) -> tuple[np.ndarray, int]:
+        """The layer's int32 (``acc_bits``) accumulators by numpy kernels, and how many of them
+        wrapped."""
+        zw = ql.w_zp if ql.w_scale.size > 1 else ql.w_zp.reshape(())
         if ql.kind == "conv":
             exact = conv_acc(q, ql.in_zp, ql.wq, zw, ql.bias, stride=(ql.stride,) * 2,
                              pads=(ql.padding,) * 4, acc_bits=None)
-            ch_axis = 1
         else:
             exact = matmul_acc(q, ql.in_zp, ql.wq.T, zw, ql.bias,
-                               w_axis=None if axis_w is None else 1, acc_bits=None)
-            ch_axis = 1
-        acc = wrap(exact, s.acc_bits)
-        self.overflows += int(np.count_nonzero(acc != exact))
+                               w_axis=None if ql.w_scale.size == 1 else 1, acc_bits=None)
+        acc = wrap(exact, self.scheme.acc_bits)
+        return acc, int(np.count_nonzero(acc != exact))
+
+    def _compute(self, ql: QLayer, q: np.ndarray, kernel=None):
+        s = self.scheme
+        axis_w = None if ql.w_scale.size == 1 else 0
+        ch_axis = 1
+        acc, overflows = (kernel or self.accumulators)(ql, q)
+        self.overflows += overflows
         ws = ql.w_scale if axis_w is not None else ql.w_scale.reshape(())
         ax = ch_axis if axis_w is not None else None
         if ql.out_scale is None:

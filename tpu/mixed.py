@@ -1,0 +1,246 @@
+"""Mixed precision: per-layer widths chosen from measured sensitivity under an accuracy budget.
+
+Everything runs on one multi-precision array (the config's: edge-32 by default), where each
+layer's GEMMs run at their own widths — narrower operands packed, wider ones sliced
+(tpu.array.precision). Every point below is *measured*: the float graph quantized with those
+per-layer widths (tpu.compiler.quantize, ``layer_bits``), compiled and run as the integer
+program on the fast backend; accuracy (or top-1 agreement with FP32 without labels), energy per
+inference and cycles for the batch come from that run.
+
+1. **uniform** points: every layer at the same (weight, activation) widths;
+2. **sensitivity**: from all layers at W8A8, one layer at a time at each narrower width: the
+   accuracy it costs and the energy it saves;
+3. **allocation** (greedy): from all-W8A8, the single-layer moves are tried in order of energy
+   saved per accuracy point lost (from step 2); a move is kept when the whole assignment, run
+   again, is within ``budget`` points of W8A8's accuracy and cheaper than the current one. Every
+   trial is a measured point; the last kept assignment is the choice.
+
+The points are put on one accuracy / energy Pareto front with the uniform ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from tpu.compiler.widths import LayerBits, matrix_layers
+from tpu.config import Config
+from tpu.errors import TpuError
+from tpu.report import markdown_table
+
+WEIGHT_BITS = (2, 4, 8)
+ACT_BITS = (4, 8)
+BASE = LayerBits(8, 8)
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One measured assignment: ``layers`` maps every matrix layer to its widths."""
+
+    layers: dict[str, LayerBits]
+    accuracy: float  # test accuracy, or top-1 agreement with FP32 without labels
+    energy_pj: float  # per inference
+    cycles: int  # the whole batch
+    kind: str  # uniform | sensitivity | greedy
+    kept: bool = False  # greedy: the move was kept
+    pareto: bool = False
+
+    def label(self) -> str:
+        widths = set(self.layers.values())
+        if len(widths) == 1:
+            (b,) = widths
+            return f"W{b.weight_bits}A{b.act_bits}"
+        return " ".join(f"{name}:W{b.weight_bits}A{b.act_bits}" for name, b in self.layers.items()
+                        if b != BASE) or "W8A8"
+
+    def to_dict(self) -> dict:
+        return {"layers": {n: {"weight_bits": b.weight_bits, "act_bits": b.act_bits}
+                           for n, b in self.layers.items()},
+                "accuracy": self.accuracy, "energy_pj_per_inference": self.energy_pj,
+                "cycles": self.cycles, "kind": self.kind, "kept": self.kept, "pareto": self.pareto}
+
+
+@dataclass
+class MixedStudy:
+    """The result: uniform points, every measured mixed point, and the chosen assignment."""
+
+    uniform: list[Point]
+    points: list[Point]
+    chosen: Point
+    base: Point
+    budget: float
+    metric: str  # "accuracy" or "agreement"
+    layers: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        def uniform(p: Point) -> dict:
+            (b,) = set(p.layers.values())
+            return {"weight_bits": b.weight_bits, "act_bits": b.act_bits, "accuracy": p.accuracy,
+                    "energy_pj_per_inference": p.energy_pj, "cycles": p.cycles, "pareto": p.pareto}
+
+        return {"metric": self.metric, "budget_points": self.budget, "layers": self.layers,
+                "uniform": [uniform(p) for p in self.uniform],
+                "points": [p.to_dict() for p in self.points],
+                "chosen": self.chosen.to_dict()}
+
+
+class Runner:
+    """Measures assignments of one workload on one machine (cached by assignment)."""
+
+    def __init__(self, work, config: Config):
+        from tpu.compiler import reference
+
+        a = config.array
+        if a.format != "int" or not a.multi_precision:
+            raise TpuError(f"the mixed study runs layers of different widths on one array: "
+                           f"{config.name} needs format = \"int\" and multi_precision = true")
+        self.work, self.config = work, config
+        self.ref = np.asarray(reference.evaluate(work.graph, work.x)[0])
+        self.layers = matrix_layers(work.graph)
+        self._cache: dict = {}
+
+    @property
+    def metric(self) -> str:
+        return "accuracy" if self.work.labels is not None else "agreement"
+
+    def measure(self, layers: dict[str, LayerBits], kind: str) -> Point:
+        key = tuple(sorted((n, b.weight_bits, b.act_bits) for n, b in layers.items()))
+        if key not in self._cache:
+            from tpu.compiler import compile as compile_graph
+            from tpu.compiler.quantize import quantize
+
+            graph = quantize(self.work.graph, self.work.calib, per_channel=True, method="minmax",
+                             act_signed=False, weight_signed=True, layer_bits=layers)
+            result = compile_graph(graph, self.config).run(self.work.x)
+            pred = np.argmax(result.outputs[0], axis=1)
+            truth = self.work.labels if self.work.labels is not None else np.argmax(self.ref, axis=1)
+            n = len(self.work.x)
+            self._cache[key] = (float(np.mean(pred == truth)),
+                                result.totals["energy_pj"]["total"] / n, result.totals["cycles"])
+        acc, e, cycles = self._cache[key]
+        return Point(dict(layers), acc, e, cycles, kind)
+
+    def assignment(self, **widths: LayerBits) -> dict[str, LayerBits]:
+        return {name: widths.get(name, BASE) for name in self.layers}
+
+
+def candidates(weight_bits=WEIGHT_BITS, act_bits=ACT_BITS) -> list[LayerBits]:
+    return [LayerBits(w, a) for w, a in itertools.product(sorted(weight_bits), sorted(act_bits))]
+
+
+def narrower(a: LayerBits, b: LayerBits) -> bool:
+    """``a`` is at most ``b`` in both widths and differs."""
+    return a != b and a.weight_bits <= b.weight_bits and a.act_bits <= b.act_bits
+
+
+def mixed_study(work, config: Config, *, budget: float = 1.0, weight_bits=WEIGHT_BITS,
+                act_bits=ACT_BITS) -> MixedStudy:
+    if not budget >= 0:
+        raise TpuError(f"the accuracy budget must be 0 or more points, got {budget}")
+    run = Runner(work, config)
+    options = candidates(weight_bits, act_bits)
+    if BASE not in options:
+        options.append(BASE)
+    log.info("uniform widths: %d points", len(options))
+    uniform = [run.measure({n: c for n in run.layers}, "uniform") for c in options]
+    base = next(p for p in uniform if set(p.layers.values()) == {BASE})
+    base_index = uniform.index(base)
+    floor = base.accuracy - budget / 100
+
+    log.info("sensitivity: %d layers × %d widths", len(run.layers), len(options) - 1)
+    sens = {}
+    for name in run.layers:
+        for c in options:
+            if narrower(c, BASE):
+                sens[name, c] = run.measure(run.assignment(**{name: c}), "sensitivity")
+
+    def value(move) -> float:
+        """Energy saved per accuracy point lost (a free move first, by energy saved)."""
+        p = sens[move]
+        saved = base.energy_pj - p.energy_pj
+        lost = max(base.accuracy - p.accuracy, 0.0) * 100
+        return saved / max(lost, 0.05)
+
+    log.info("greedy allocation under a %.2f-point budget", budget)
+    current, trials, tried = base, [], set()
+    moves = sorted((m for m in sens if sens[m].energy_pj < base.energy_pj), key=value, reverse=True)
+    progress = True
+    while progress:
+        progress = False
+        for name, c in moves:
+            layers = {**current.layers, name: c}
+            key = tuple(sorted((n, b.weight_bits, b.act_bits) for n, b in layers.items()))
+            if not narrower(c, current.layers[name]) or key in tried:
+                continue
+            tried.add(key)
+            trial = run.measure(layers, "greedy")
+            keep = trial.accuracy >= floor and trial.energy_pj < current.energy_pj
+            trials.append(Point(trial.layers, trial.accuracy, trial.energy_pj, trial.cycles,
+                                "greedy", kept=keep))
+            if keep:
+                current = trial
+                progress = True
+    everything = uniform + list(sens.values()) + trials
+    front = [p for p in everything if not _dominated(p, everything)]
+    uniform = [replace(p, pareto=p in front) for p in uniform]
+    base = uniform[base_index]
+    points = [replace(p, pareto=p in front) for p in list(sens.values()) + trials]
+    chosen = next((p for p in reversed(points) if p.kept), base)
+    return MixedStudy(uniform, points, chosen, base, budget, run.metric, run.layers)
+
+
+def _dominated(p: Point, points: list[Point]) -> bool:
+    """Some point is at least as accurate and as cheap, and better in one of the two."""
+    return any(q.accuracy >= p.accuracy and q.energy_pj <= p.energy_pj and
+               (q.accuracy > p.accuracy or q.energy_pj < p.energy_pj) for q in points)
+
+
+def format_tables(study: MixedStudy) -> str:
+    """Uniform points, then the mixed points on the Pareto front and the choice."""
+    def row(p: Point, what: str):
+        return (what, p.label(), f"{100 * p.accuracy:.2f}%", f"{p.energy_pj / 1e3:,.1f}", f"{p.cycles:,}",
+                "yes" if p.pareto else "")
+
+    head = ("kind", "widths", study.metric, "nJ/inference", "cycles", "Pareto")
+    body = [row(p, "uniform") for p in study.uniform]
+    seen = set()
+    for p in study.points:
+        key = tuple(sorted((n, b) for n, b in p.layers.items()))
+        if p.pareto and key not in seen and len(set(p.layers.values())) > 1:
+            seen.add(key)
+            body.append(row(p, p.kind))
+    body.append(row(study.chosen, "chosen"))
+    return markdown_table(head, body, right=(2, 3, 4))
+
+
+def mixed_figure(study: MixedStudy, title: str = "mixed precision"):
+    """Accuracy against energy per inference: uniform widths, every measured mixed point, the
+    Pareto front and the chosen assignment."""
+    from tpu.report import figure
+
+    fig = figure(figsize=(8, 5), layout="tight")
+    ax = fig.subplots()
+    mixed = [p for p in study.points if len(set(p.layers.values())) > 1]
+    ax.plot([p.energy_pj / 1e3 for p in mixed], [100 * p.accuracy for p in mixed], ".", color="0.6",
+            label="mixed (measured)")
+    for p in study.uniform:
+        ax.plot(p.energy_pj / 1e3, 100 * p.accuracy, "o", color="C0")
+        ax.annotate(p.label(), (p.energy_pj / 1e3, 100 * p.accuracy), fontsize=7, xytext=(4, 3),
+                    textcoords="offset points")
+    front = sorted((p for p in study.uniform + study.points if p.pareto), key=lambda p: p.energy_pj)
+    ax.plot([p.energy_pj / 1e3 for p in front], [100 * p.accuracy for p in front], "-", color="C2",
+            label="Pareto front")
+    c = study.chosen
+    ax.plot(c.energy_pj / 1e3, 100 * c.accuracy, "*", ms=14, color="C3",
+            label=f"chosen (budget {study.budget:g} points)")
+    ax.axhline(100 * (study.base.accuracy - study.budget / 100), color="k", ls=":", lw=0.8)
+    ax.set_xlabel("energy per inference (nJ)")
+    ax.set_ylabel(f"{study.metric} %")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return fig
