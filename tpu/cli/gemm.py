@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from tpu.array import BACKENDS, gemm
-from tpu.array.activity import array_counts, gemm_dram
 from tpu.array.precision import MAX_OPERAND_BITS, Precision
 from tpu.cli.common import (
     OutputFile,
@@ -18,8 +15,9 @@ from tpu.cli.common import (
     write_json,
     write_npy,
 )
-from tpu.config import load_config
-from tpu.cost import area, energy
+from tpu.compiler.gemm import run_gemm
+from tpu.config import int_range, load_config
+from tpu.cost import area
 from tpu.errors import TpuError
 from tpu.report import gemm_document
 
@@ -49,16 +47,24 @@ def operand_width(text: str) -> int:
     return int_arg(text, "an operand width", 1, MAX_OPERAND_BITS)
 
 
-def gemm_report(result, config) -> dict:
-    counts = dataclasses.replace(array_counts(result.plan, config), dram_bytes=gemm_dram(result.plan, config))
-    seconds = result.cycles / config.clock.hz
+def gemm_report(result, machine, config) -> dict:
+    """The GEMM as the machine runs it (``machine``: a one-GEMM program's run — DMA, buffers,
+    scoreboard), with the array's own figures (``result``: values, folds, overflows,
+    ``array_cycles``)."""
+    t = machine.totals
+    pes = config.array.rows * config.array.cols
+    array = result.report()
     return {
         "config": config.to_dict(),
-        **result.report(),
-        "seconds": seconds,
-        "sram_bytes": counts.sram_reads.to_dict(),
-        "dram_bytes": counts.dram_bytes.to_dict(),
-        "energy_pj": energy(counts, config).to_dict(),
+        **array,
+        "array_cycles": array["cycles"],
+        "cycles": t["cycles"],
+        "stall_cycles": t["stall_cycles"],
+        "utilization": result.macs / (t["cycles"] * pes) if t["cycles"] else 0.0,
+        "seconds": t["seconds"],
+        "sram_bytes": t["sram_bytes"],
+        "dram_bytes": t["dram_bytes"],
+        "energy_pj": t["energy_pj"],
         "area_mm2": area(config).to_dict(),
     }
 
@@ -67,10 +73,12 @@ def run(args) -> int:
     config = load_config(args.config)
     if args.dataflow:
         config = config.replace(dataflow=args.dataflow)
-    a, b = _operands(args, config)
     precision = Precision.of(config.array, args.act_bits, args.weight_bits)
+    a, b = _operands(args, precision)
     result = gemm(a, b, config, backend=args.backend, waves=args.waves, precision=precision)
-    report = gemm_report(result, config)
+    # the operands are valid (gemm checked them): the machine's run for timing and traffic
+    machine = run_gemm(np.asarray(a, np.int64), np.asarray(b, np.int64), config, precision)
+    report = gemm_report(result, machine, config)
     if args.output:
         write_npy(args.output, result.output)
     if args.json:
@@ -85,13 +93,16 @@ def run(args) -> int:
           f" (A in {pr['act_slices']} slice(s), B in {pr['weight_slices']}), {pr['lanes']} "
           f"lane{'s' if pr['lanes'] > 1 else ''} per PE")
     print(f"  cycles       {report['cycles']:>14,}   ({report['seconds'] * 1e6:.2f} µs at "
-          f"{config.clock.hz / 1e6:g} MHz)")
+          f"{config.clock.hz / 1e6:g} MHz; DMA, buffers and array; {report['stall_cycles']:,} "
+          f"waiting for DRAM)")
+    print(f"  array cycles {report['array_cycles']:>14,}   (the array alone, operands already on chip)")
     print(f"  macs         {report['macs']:>14,}")
     print(f"  utilization  {report['utilization']:>14.1%}")
     print(f"  folds        {report['folds']:>14,}")
     print(f"  overflows    {report['overflows']:>14,}")
     d = report["dram_bytes"]
-    print(f"  dram bytes   {sum(d.values()):>14,}   (A {d['inputs']:,}, B {d['weights']:,}, "
+    print(f"  dram bytes   {sum(d[k] for k in ('inputs', 'weights', 'outputs')):>14,}   "
+          f"(A {d['inputs']:,}, B {d['weights']:,}, "
           f"C {d['outputs']:,})")
     print(f"  energy       {e['total'] / 1e6:>14.3f} µJ  (mac {e['mac'] / 1e6:.3f}, register "
           f"{e['register'] / 1e6:.3f}, sram {e['sram'] / 1e6:.3f}, dram {e['dram'] / 1e6:.3f})")
@@ -99,19 +110,23 @@ def run(args) -> int:
     return 0
 
 
-def _operands(args, config):
+def _operands(args, precision: Precision):
     if args.shape is not None:
         if args.a or args.b:
             raise TpuError("give either --shape or --a and --b, not both")
-        from tpu.config import int_range
         from tpu.roofline import parse_gemm
 
         m, k, n = parse_gemm(args.shape)
         rng = np.random.default_rng(0)
-        arr = config.array
-        (alo, ahi), (wlo, whi) = (int_range(arr.act_bits, arr.act_signed),
-                                  int_range(arr.weight_bits, arr.weight_signed))
-        return rng.integers(alo, ahi + 1, (m, k)), rng.integers(wlo, whi + 1, (k, n))
+
+        def draw(what, shape):  # over the declared width's range (binary: ±1)
+            bits, signed = precision.operand(what)
+            if bits == 1:
+                return rng.choice(np.array([-1, 1]), shape)
+            lo, hi = int_range(bits, signed)
+            return rng.integers(lo, hi + 1, shape)
+
+        return draw("act", (m, k)), draw("weight", (k, n))
     if not (args.a and args.b):
         raise TpuError("give the operands: --a A.npy --b B.npy, or --shape MxKxN for random ones")
     return load_npy(args.a, "A"), load_npy(args.b, "B")

@@ -27,7 +27,7 @@ from tpu.errors import ShapeError, TpuError
 from tpu.ops.conv import Conv
 from tpu.ops.core import MALFORMED, Graph, Node, Work, size
 from tpu.ops.matrix import MatrixOp, zero_point
-from tpu.ops.quant import Constant, Dequantize, Quantize
+from tpu.ops.quant import Dequantize, Quantize
 
 DEPTHWISE = ("auto", "groups", "packed", "vector")
 
@@ -116,7 +116,7 @@ def _matrix_layer(index: int, node: MatrixOp, shapes, out_shape, config: Config,
     groups, m, k, n = node.dims(shapes)
     base = dict(index=index, node=node, out_shape=out_shape, in_shapes=tuple(shapes), m=m, k=k, n=n,
                 groups=groups)
-    if node.out_q is None:  # a float matrix op (a float island): float32 MACs on the vector unit
+    if node.x_q is None:  # a float matrix op (a float island): float32 MACs on the vector unit
         macs = groups * m * k * n
         return Layer(kind="vector", work=Work(fp=2 * macs), mapping="vector", island=True, **base)
     base["precision"] = layer_precision(node.x_q, node.w_q, config.array, node.name)
@@ -184,7 +184,7 @@ def _lower(node, graph, shapes, producers, config, depthwise, index) -> Layer:
     out = shapes[node.output]
     unit = _unit(node, graph, producers)
     if unit == "matrix":
-        if not graph.quantized and node.out_q is None:
+        if not graph.quantized and node.x_q is None:
             raise TpuError(f"layer {node.name!r} is not quantized: quantize the model first "
                            f"(tpu run --calib X.npy, or tpu.quantize)")
         return _matrix_layer(index, node, list(ins), out, config, depthwise)
@@ -224,7 +224,7 @@ def build_program(graph: Graph, config: Config, batch: int | dict = 1, depthwise
     layers = lower_layers(graph, config, input_shapes, depthwise)
     shapes = graph.propagate(input_shapes)[0]
     a, mem = config.array, config.memory
-    bits = _tensor_bits(graph, a.act_bits)
+    bits = _tensor_bits(graph, a.act_bits, a.acc_bits)
 
     def nbytes(t: str) -> int:
         return packed(size(shapes[t]), bits.get(t, a.act_bits)) if t in shapes else 0
@@ -232,12 +232,15 @@ def build_program(graph: Graph, config: Config, batch: int | dict = 1, depthwise
     em = _Emitter()
     done: dict[str, int] = {}  # tensor -> instruction that completes it
     in_dram = set(graph.inputs)
+    # what ends in DRAM anyway (the host reads it back): written as it is produced
+    to_dram = set(graph.outputs) | {layer.node.inputs[0] for layer in layers
+                                    if layer.kind == "host" and isinstance(layer.node, Dequantize)}
     chunk_rows = accumulator_rows(config)
     for layer in layers:
         node = layer.node
         deps = tuple(done[t] for t in node.inputs if t in done)
         if layer.kind in ("host", "view"):
-            if isinstance(node, Quantize | Constant):  # the host puts it in DRAM
+            if layer.kind == "host":  # the host's results are in its memory (quantized inputs: DRAM)
                 in_dram.add(node.output)
             if isinstance(node, Dequantize):
                 src = node.inputs[0]
@@ -256,9 +259,12 @@ def build_program(graph: Graph, config: Config, batch: int | dict = 1, depthwise
         in_bytes = sum(nbytes(t) for t in data)
         out_bytes = nbytes(node.output)
         resident = in_bytes + out_bytes <= mem.unified_buffer_bytes
+        # a matrix layer streams its (first) input from DRAM chunk by chunk, overlapping compute;
+        # vector ops and a second activation operand are read whole
+        streamed = data[:1] if layer.kind == "matmul" else []
         reads = []
         for t in data:
-            if t in in_dram and (layer.kind == "vector" or t == data[0] or layer.mapping == "dynamic"):
+            if t in in_dram and t not in streamed:
                 reads.append(em.emit(op="READ_HOST", layer=layer.index, deps=deps, nbytes=nbytes(t),
                                      operand="inputs", args=f"ub:{t} <- dram:{t}"))
         if layer.kind == "vector":
@@ -272,9 +278,16 @@ def build_program(graph: Graph, config: Config, batch: int | dict = 1, depthwise
                 in_dram.add(node.output)
             done[node.output] = last
             continue
-        done[node.output] = _emit_matmul(em, layer, config, deps + tuple(reads), resident, chunk_rows)
-        if not resident:
+        write_out = not resident or node.output in to_dram
+        done[node.output] = _emit_matmul(em, layer, config, deps + tuple(reads), resident, chunk_rows,
+                                         bits[node.output], stream_in=data[0] in in_dram,
+                                         write_out=write_out)
+        if write_out:
             in_dram.add(node.output)
+    for t in graph.outputs:  # what the host reads back and no Dequantize wrote yet
+        if t not in in_dram and t in done and bits.get(t) is not None:
+            em.emit(op="WRITE_HOST", layer=len(layers) - 1, deps=(done[t],), nbytes=nbytes(t),
+                    operand="outputs", args=f"dram:{t} <- ub:{t}")
     return Program(graph.name, batch, config, layers, tuple(em.instrs),
                    notes={"inputs": graph.inputs, "outputs": graph.outputs, "graph": graph,
                           "shapes": shapes, "bits": bits})
@@ -301,7 +314,7 @@ def input_elements(layer: Layer, m0: int, m1: int, groups: int) -> int:
     return rows * w * channels
 
 
-def _tensor_bits(graph: Graph, act_bits: int) -> dict[str, int]:
+def _tensor_bits(graph: Graph, act_bits: int, acc_bits: int) -> dict[str, int]:
     """Stored width of each tensor: integers at their quantized width (packed densely), floats
     at 32 bits."""
     out = {}
@@ -309,18 +322,22 @@ def _tensor_bits(graph: Graph, act_bits: int) -> dict[str, int]:
         q = getattr(n, "out_q", None) or getattr(n, "q", None)
         integer = q is not None and not isinstance(n, Dequantize)
         out[n.output] = q.bits if integer else 32
+        if isinstance(n, MatrixOp) and n.raw:
+            out[n.output] = acc_bits  # accumulators leave as they are
     for t in graph.inputs:  # a float input is quantized by the host; integers come as they are
         out[t] = 32 if graph.spec(t).dtype == "float32" else act_bits
     return out
 
 
-def _emit_matmul(em: _Emitter, layer: Layer, config: Config, deps, resident: bool, chunk_rows: int) -> int:
-    """MATMUL/ACTIVATE (and READ_WEIGHTS) for one matrix layer; returns its last instruction."""
+def _emit_matmul(em: _Emitter, layer: Layer, config: Config, deps, resident: bool, chunk_rows: int,
+                 ob: int, *, stream_in: bool, write_out: bool) -> int:
+    """MATMUL/ACTIVATE (and READ_WEIGHTS) for one matrix layer; returns its last instruction.
+    ``ob``: the stored width of its output; ``stream_in``: its input comes from DRAM, chunk by
+    chunk; ``write_out``: its output goes to DRAM, chunk by chunk."""
     a, mem = config.array, config.memory
     R, C = a.rows, a.cols
     # bytes at the layer's own widths (what the buffers hold, packed densely)
     ab, wb = layer.node.x_q.bits, layer.node.w_q.bits
-    ob = layer.node.out_q.bits
     half_wb = mem.weight_buffer_bytes // 2  # double-buffered: load one half while using the other
     if packed(R * C, wb) > half_wb:
         raise ShapeError(
@@ -339,16 +356,28 @@ def _emit_matmul(em: _Emitter, layer: Layer, config: Config, deps, resident: boo
     weights_total = packed(k_pack * n_cols * len(layer.packs), wb)
     weights_resident = weights_total <= mem.weight_buffer_bytes
     m_chunk = chunk_rows if resident else max(1, min(chunk_rows, mem.unified_buffer_bytes // ub_row))
+    if (stream_in or write_out) and weights_resident and layer.m > R:
+        # a few chunks at least, so DRAM reads and writes overlap the array (weights stay loaded)
+        m_chunk = min(m_chunk, max(R, -(-layer.m // 4)))
     last = None
     matmuls, activates = em.matmuls, em.activates
     first_activate = len(activates)
     weight_loads: list[int] = []
     src = layer.node.inputs[0]
+    pending = []  # a block's output write, issued after the next block's first weight load so the
+    # in-order DMA prefetches weights before it waits for the write's activation
+
+    def flush():
+        nonlocal last
+        while pending:
+            last = em.emit(**pending.pop())
+
     for p in range(len(layer.packs)):
+        n_real = layer.n * len(layer.packs[p])  # the Σx column, if any, is not an output
         for m0 in range(0, layer.m, m_chunk):
             m1 = min(layer.m, m0 + m_chunk)
             reads = ()
-            if not resident:  # stream the input this chunk reads in from DRAM
+            if stream_in:  # the input this chunk reads, from DRAM
                 reads = (em.emit(op="READ_HOST", layer=layer.index, deps=deps,
                                  nbytes=packed(input_elements(layer, m0, m1, len(layer.packs[p])), ab),
                                  operand="inputs", args=f"ub <- dram:{src} for rows {m0}:{m1}"),)
@@ -373,16 +402,19 @@ def _emit_matmul(em: _Emitter, layer: Layer, config: Config, deps, resident: boo
                         k=(k0, k1), accumulate=k0 > 0,
                         args=f"acc <- ub:{src} rows {m0}:{m1} x {stationary} k {k0}:{k1} n {n0}:{n1}"
                              f"{' (accumulate)' if k0 else ''}"))
+                    if k0 == 0:
+                        flush()
                 activates.append(em.emit(
                     op="ACTIVATE", layer=layer.index, deps=(matmuls[-1],),
                     duration=(m1 - m0) * -(-(n1 - n0) // C),
                     args=f"ub:{layer.node.output} rows {m0}:{m1} n {n0}:{n1} <- requant(acc)"
                          f"{' relu' if getattr(layer.node, 'relu', False) else ''}"))
                 last = activates[-1]
-            if not resident:
-                last = em.emit(op="WRITE_HOST", layer=layer.index, deps=(activates[-1],),
-                               nbytes=packed((m1 - m0) * layer.n * len(layer.packs[p]), ob),
-                               operand="outputs",
-                               args=f"dram:{layer.node.output} rows {m0}:{m1} <- ub")
+                if write_out and n0 < n_real:
+                    pending.append(dict(op="WRITE_HOST", layer=layer.index, deps=(activates[-1],),
+                                        nbytes=packed((m1 - m0) * (min(n1, n_real) - n0), ob),
+                                        operand="outputs",
+                                        args=f"dram:{layer.node.output} rows {m0}:{m1} n {n0}:{n1} <- ub"))
+    flush()
     return em.emit(op="SYNC", layer=layer.index, deps=tuple(activates[first_activate:]) + (last,),
                    args=f"{layer.node.output} complete")

@@ -51,7 +51,8 @@ def pairs_acc(x: np.ndarray, w: np.ndarray, zx: int) -> np.ndarray:
 class MatrixOp(Clamped):
     """Fields shared by the matrix ops. Quantized: integer ``weight`` with ``w_q`` (per tensor or
     per output column), ``bias`` int32 at scale s_x·s_w, ``x_q``/``out_q`` activation params.
-    Float: float32 ``weight``/``bias``, q fields None. ``relu``/``clip``: a fused clamp."""
+    Float: float32 ``weight``/``bias``, q fields None. ``relu``/``clip``: a fused clamp.
+    Integer operands without ``out_q`` give the raw accumulators (see :attr:`raw`)."""
 
     weight: np.ndarray | None = None
     bias: np.ndarray | None = None
@@ -139,8 +140,16 @@ class MatrixOp(Clamped):
                 / np.float64(self.out_q.scale))
         return quantize_multiplier(real)
 
+    @property
+    def raw(self) -> bool:
+        """Integer operands and no output parameters: the output is the wrapped accumulator
+        itself (``tpu gemm``'s C), written back at the accumulator's width."""
+        return self.x_q is not None and self.out_q is None
+
     def requantize(self, acc: np.ndarray, mode: str = "float") -> np.ndarray:
-        """(M, channels) int32 accumulators → output integers (int64)."""
+        """(M, channels) int32 accumulators → output integers (int64); a raw op keeps them."""
+        if self.raw:
+            return acc
         lo, hi = self.output_range()
         axis = 1 if np.ndim(self.w_q.scale) else None
         zy = self.out_q.zero_point
@@ -162,7 +171,7 @@ class MatrixOp(Clamped):
     def run(self, args, nx: Numerics) -> np.ndarray:
         shapes = [np.shape(a) for a in args]
         self.check(shapes)
-        if self.out_q is None:
+        if self.x_q is None:
             return self.to_output(self.float_result(args), shapes)
         return self.to_output(self.requantize(self.accumulate(args, nx), nx.requant), shapes)
 
