@@ -158,9 +158,11 @@ def parse_gemm(spec: str) -> tuple[int, int, int]:
 
 
 def gemm_graph(m: int, k: int, n: int, config: Config, *, seed: int = 0) -> ir.Graph:
-    """Stage (vector ReLU, identity on these values) → Gemm k×n → Dequantize, quantized for
-    ``config``'s widths: unsigned activations, symmetric signed weights with random values
-    (timing, traffic and energy depend on the shapes, not the values)."""
+    """Stage (vector ReLU, identity on these values) → Gemm k×n → drain (another vector ReLU)
+    → Dequantize, quantized for ``config``'s widths: unsigned activations, symmetric signed
+    weights with random values (timing, traffic and energy depend on the shapes, not the
+    values). The vector ops on both sides make the GEMM a layer in the middle of a network: its
+    input is in the unified buffer, its output stays there for the next layer."""
     a = config.array
     rng = np.random.default_rng(seed)
     xq = ir.QParams(np.float32(0.02), np.int64(0), a.act_bits, False)
@@ -171,9 +173,10 @@ def gemm_graph(m: int, k: int, n: int, config: Config, *, seed: int = 0) -> ir.G
         ir.Relu("stage", ("x",), "xs", x_q=xq, out_q=xq),
         ir.Gemm("gemm", ("xs",), "y", weight=rng.integers(-wmax, wmax + 1, (k, n)), bias=None,
                 x_q=xq, w_q=wq, out_q=yq),
-        ir.Dequantize("dequantize", ("y",), "out", q=yq),
+        ir.Relu("drain", ("y",), "yd", x_q=yq, out_q=yq),
+        ir.Dequantize("dequantize", ("yd",), "out", q=yq),
     )
-    shapes = {"x": (1, k), "xs": (1, k), "y": (1, n), "out": (1, n)}
+    shapes = {"x": (1, k), "xs": (1, k), "y": (1, n), "yd": (1, n), "out": (1, n)}
     return ir.Graph(f"gemm{m}x{k}x{n}", nodes, ("x",), ("out",), shapes, quantized=True,
                     specs={"x": ir.TensorSpec((None, k), "int64")})
 

@@ -258,7 +258,9 @@ def build_program(graph: Graph, config: Config, batch: int | dict = 1, depthwise
         data = _data_inputs(layer)
         in_bytes = sum(nbytes(t) for t in data)
         out_bytes = nbytes(node.output)
-        resident = in_bytes + out_bytes <= mem.unified_buffer_bytes
+        # a vector op streams its inputs through (each element read once), so only its output
+        # must fit; a matrix op rereads its input for every block of output columns
+        resident = (out_bytes if layer.kind == "vector" else in_bytes + out_bytes) <= mem.unified_buffer_bytes
         # a matrix layer streams its (first) input from DRAM chunk by chunk, overlapping compute;
         # vector ops and a second activation operand are read whole
         streamed = data[:1] if layer.kind == "matmul" else []
