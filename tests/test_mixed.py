@@ -9,11 +9,12 @@ import pytest
 import tpu
 from tpu.cli import main
 from tpu.compiler import compile as compile_graph
+from tpu.compiler import reference
 from tpu.compiler.quantize import quantize
 from tpu.compiler.widths import LayerBits
 from tpu.errors import TpuError
 from tpu.mixed import BASE, mixed_study
-from tpu.study import digits_workload
+from tpu.study import digits_workload, sqnr_db
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,10 @@ def test_points_are_measured_runs(full):
     assert point.accuracy == float(np.mean(np.argmax(r.outputs[0], 1) == work.labels))
     assert point.cycles == r.totals["cycles"]
     assert point.energy_pj == pytest.approx(r.totals["energy_pj"]["total"] / len(work.x))
+    ref = reference.evaluate(work.graph, work.x)[0]
+    assert point.sqnr_db == sqnr_db(ref, r.outputs[0])
+    # narrowing a layer loses signal: every single-layer point is noisier than all-W8A8
+    assert all(p.sqnr_db < full.base.sqnr_db for p in full.points if p.kind == "sensitivity")
 
 
 def test_pareto_front_is_undominated(full):
@@ -66,7 +71,7 @@ def test_cli_json_and_errors(tmp_path, capsys):
     assert [(u["weight_bits"], u["act_bits"]) for u in data["uniform"]] == [(4, 8), (8, 8)]
     for p in data["points"]:
         assert set(p["layers"]) == {"conv2d0", "conv2d3", "dense7"}
-        assert {"accuracy", "energy_pj_per_inference", "cycles"} <= set(p)
+        assert {"accuracy", "energy_pj_per_inference", "cycles", "sqnr_db"} <= set(p)
     base = next(u for u in data["uniform"] if u["weight_bits"] == 8)
     assert data["chosen"]["accuracy"] >= base["accuracy"]  # a zero budget loses nothing
     assert png.read_bytes()[:4] == b"\x89PNG"

@@ -4,8 +4,8 @@ Everything runs on one multi-precision array (the config's: edge-32 by default),
 layer's GEMMs run at their own widths — narrower operands packed, wider ones sliced
 (tpu.array.precision). Every point below is *measured*: the float graph quantized with those
 per-layer widths (tpu.compiler.quantize, ``layer_bits``), compiled and run as the integer
-program on the fast backend; accuracy (or top-1 agreement with FP32 without labels), energy per
-inference and cycles for the batch come from that run.
+program on the fast backend; accuracy (or top-1 agreement with FP32 without labels), logit SQNR
+against FP32, energy per inference and cycles for the batch come from that run.
 
 1. **uniform** points: every layer at the same (weight, activation) widths;
 2. **sensitivity**: from all layers at W8A8, one layer at a time at each narrower width: the
@@ -48,6 +48,7 @@ class Point:
     kind: str  # uniform | sensitivity | greedy
     kept: bool = False  # greedy: the move was kept
     pareto: bool = False
+    sqnr_db: float | None = None  # logit SQNR against FP32 (inf when identical)
 
     def label(self) -> str:
         widths = set(self.layers.values())
@@ -61,7 +62,8 @@ class Point:
         return {"layers": {n: {"weight_bits": b.weight_bits, "act_bits": b.act_bits}
                            for n, b in self.layers.items()},
                 "accuracy": self.accuracy, "energy_pj_per_inference": self.energy_pj,
-                "cycles": self.cycles, "kind": self.kind, "kept": self.kept, "pareto": self.pareto}
+                "cycles": self.cycles, "kind": self.kind, "kept": self.kept, "pareto": self.pareto,
+                "sqnr_db": _finite(self.sqnr_db)}
 
 
 @dataclass
@@ -80,7 +82,8 @@ class MixedStudy:
         def uniform(p: Point) -> dict:
             (b,) = set(p.layers.values())
             return {"weight_bits": b.weight_bits, "act_bits": b.act_bits, "accuracy": p.accuracy,
-                    "energy_pj_per_inference": p.energy_pj, "cycles": p.cycles, "pareto": p.pareto}
+                    "energy_pj_per_inference": p.energy_pj, "cycles": p.cycles, "pareto": p.pareto,
+                    "sqnr_db": _finite(p.sqnr_db)}
 
         return {"metric": self.metric, "budget_points": self.budget, "layers": self.layers,
                 "uniform": [uniform(p) for p in self.uniform],
@@ -112,6 +115,7 @@ class Runner:
         if key not in self._cache:
             from tpu.compiler import compile as compile_graph
             from tpu.compiler.quantize import quantize
+            from tpu.study import sqnr_db
 
             graph = quantize(self.work.graph, self.work.calib, per_channel=True, method="minmax",
                              act_signed=False, weight_signed=True, layer_bits=layers)
@@ -120,9 +124,10 @@ class Runner:
             truth = self.work.labels if self.work.labels is not None else np.argmax(self.ref, axis=1)
             n = len(self.work.x)
             self._cache[key] = (float(np.mean(pred == truth)),
-                                result.totals["energy_pj"]["total"] / n, result.totals["cycles"])
-        acc, e, cycles = self._cache[key]
-        return Point(dict(layers), acc, e, cycles, kind)
+                                result.totals["energy_pj"]["total"] / n, result.totals["cycles"],
+                                sqnr_db(self.ref, result.outputs[0]))
+        acc, e, cycles, sq = self._cache[key]
+        return Point(dict(layers), acc, e, cycles, kind, sqnr_db=sq)
 
     def assignment(self, **widths: LayerBits) -> dict[str, LayerBits]:
         return {name: widths.get(name, BASE) for name in self.layers}
@@ -179,8 +184,7 @@ def mixed_study(work, config: Config, *, budget: float = 1.0, weight_bits=WEIGHT
             tried.add(key)
             trial = run.measure(layers, "greedy")
             keep = trial.accuracy >= floor and trial.energy_pj < current.energy_pj
-            trials.append(Point(trial.layers, trial.accuracy, trial.energy_pj, trial.cycles,
-                                "greedy", kept=keep))
+            trials.append(replace(trial, kept=keep))
             if keep:
                 current = trial
                 progress = True
@@ -191,6 +195,10 @@ def mixed_study(work, config: Config, *, budget: float = 1.0, weight_bits=WEIGHT
     points = [replace(p, pareto=p in front) for p in list(sens.values()) + trials]
     chosen = next((p for p in reversed(points) if p.kept), base)
     return MixedStudy(uniform, points, chosen, base, budget, run.metric, run.layers)
+
+
+def _finite(v: float | None) -> float | None:
+    return None if v is None or np.isinf(v) else v  # JSON has no infinity
 
 
 def _dominated(p: Point, points: list[Point]) -> bool:
