@@ -295,11 +295,12 @@ def build_program(graph: Graph, config: Config, batch: int | dict = 1, depthwise
                           "shapes": shapes, "bits": bits})
 
 
-def input_elements(layer: Layer, m0: int, m1: int, groups: int) -> int:
-    """Input elements GEMM rows [m0, m1) of ``groups`` groups read: a convolution reads the
-    feature-map rows under its output rows (patches are formed on chip, so a 3×3 window does
-    not read its pixels nine times; only the halo between chunks is read twice); a GEMM reads
-    its rows of K."""
+def input_elements(layer: Layer, m0: int, m1: int, groups: int, kept: bool = False) -> int:
+    """Input elements GEMM rows [m0, m1) of ``groups`` groups read from DRAM. A convolution reads
+    the feature-map rows under its output rows (patches are formed on chip, so a 3×3 window does
+    not read its pixels nine times); the rows its window shares with the previous chunk are read
+    again, unless ``kept``: the layer's input stays in the unified buffer as it arrives, and each
+    chunk reads only rows not read before. A GEMM reads its rows of K."""
     node = layer.node
     if not isinstance(node, Conv):
         return (m1 - m0) * layer.k * groups
@@ -307,13 +308,26 @@ def input_elements(layer: Layer, m0: int, m1: int, groups: int) -> int:
     _, _, ho, wo = layer.out_shape
     kh = node.weight.shape[2]
     (sh, _), (dh, _) = node.strides, node.dilations
-    channels = c // node.group * groups
-    rows = 0
-    for img in range(m0 // (ho * wo), (m1 - 1) // (ho * wo) + 1):  # whole images at a time
-        first = max(m0 - img * ho * wo, 0) // wo
-        last = (min(m1 - img * ho * wo, ho * wo) - 1) // wo
-        rows += min(h, (last - first) * sh + (kh - 1) * dh + 1)
-    return rows * w * channels
+    top = node.pads[0]
+
+    def rows_through(out_row: int) -> int:  # input rows [0, n) the output rows up to out_row need
+        return max(0, min(h, out_row * sh - top + (kh - 1) * dh + 1))
+
+    def read_before(m: int) -> int:  # input rows read for GEMM rows [0, m) when rows are kept
+        if m == 0:
+            return 0
+        img, pixel = divmod(m - 1, ho * wo)
+        return img * h + rows_through(pixel // wo)
+
+    if kept:
+        rows = read_before(m1) - read_before(m0)
+    else:
+        rows = 0
+        for img in range(m0 // (ho * wo), (m1 - 1) // (ho * wo) + 1):  # whole images at a time
+            first = max(m0 - img * ho * wo, 0) // wo
+            last = (min(m1 - img * ho * wo, ho * wo) - 1) // wo
+            rows += rows_through(last) - max(0, min(h, first * sh - top))
+    return rows * w * (c // node.group * groups)
 
 
 def _tensor_bits(graph: Graph, act_bits: int, acc_bits: int) -> dict[str, int]:
@@ -381,7 +395,8 @@ def _emit_matmul(em: _Emitter, layer: Layer, config: Config, deps, resident: boo
             reads = ()
             if stream_in:  # the input this chunk reads, from DRAM
                 reads = (em.emit(op="READ_HOST", layer=layer.index, deps=deps,
-                                 nbytes=packed(input_elements(layer, m0, m1, len(layer.packs[p])), ab),
+                                 nbytes=packed(input_elements(layer, m0, m1, len(layer.packs[p]),
+                                                              kept=resident), ab),
                                  operand="inputs", args=f"ub <- dram:{src} for rows {m0}:{m1}"),)
             for n0 in range(0, n_cols, n_block):
                 n1 = min(n_cols, n0 + n_block)
