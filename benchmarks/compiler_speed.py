@@ -1,12 +1,15 @@
 """Compiler + fast backend speed: the 360 held-out digits, and one ResNet-18 image.
 
 Run: .venv/bin/python benchmarks/compiler_speed.py
-Prints wall-clock seconds (best of --repeat) and peak Python memory (tracemalloc) per stage.
+Prints wall-clock seconds (best of --repeat) and peak Python memory (tracemalloc) per stage, and
+onnxruntime on the same digits model (the float export, the same 360 images) in the same run
+(needs the dev extra).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import tracemalloc
 
@@ -42,6 +45,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--config", default="edge-32")
     args = ap.parse_args()
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     config = tpu.load_config(args.config)
     x_train, x_test, _, y_test = load_digits_split()
 
@@ -52,6 +56,15 @@ def main() -> None:
     print(f"digits CNN, {len(x_test)} images, fast backend on {config.name}: {secs:.3f} s "
           f"({len(x_test) / secs:,.0f} images/s), accuracy {acc:.2%}, "
           f"peak {peak_mb(lambda: compiled.run(x_test)):.0f} MiB")
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    session = ort.InferenceSession(str(bundled_model("cnn")), so, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: x_test.astype(np.float32)}
+    secs, _ = best(lambda: session.run(None, feed), args.repeat)
+    print(f"  beside it: onnxruntime {ort.__version__}, the float model on the same images: "
+          f"{secs * 1e3:.2f} ms ({len(x_test) / secs:,.0f} images/s)")
 
     t = time.perf_counter()
     rn = compile_graph(resnet18(), config)

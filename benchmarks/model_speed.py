@@ -2,13 +2,16 @@
 
 Models: torchvision MobileNetV2 and ResNet-18 at 224x224 (1000 classes) and a BERT-tiny-sized
 encoder (2 layers, d 128, sequence 128), from the committed skeletons (tests/data/models, random
-weights), quantized by onnxruntime (QDQ, u8 activations, s8 per-channel weights, MinMax, 8
+weights), pre-processed and quantized by onnxruntime as its documentation recommends
+(quant_pre_process, then quantize_static: QDQ, u8 activations, s8 per-channel weights, MinMax, 8
 calibration inputs), batch 1, on the default edge-32 machine.
 
 Run: .venv/bin/python benchmarks/model_speed.py [--repeat 3]   (needs the dev extra: onnxruntime)
 
-Prints, per model, the best wall time and the peak RSS of a ``tpu run MODEL --input X.npy
---json R.json`` process (getrusage of a small launcher's child), and of a process that loads the same model in
+Prints, per model, whether ``tpu run``'s output equals onnxruntime's element for element (with
+``--saturate-pairs`` where this CPU's onnxruntime saturates u8·s8 pairs, tests/ort_models.py),
+the best wall time and the peak RSS of a ``tpu run MODEL --input X.npy --json R.json`` process
+(getrusage of a small launcher's child), and of a process that loads the same model in
 onnxruntime and runs the same input; then MobileNetV2's depthwise layers mapped one GEMM per
 group and as chosen by default (packed block-diagonal GEMMs or the vector unit).
 """
@@ -32,7 +35,9 @@ ORT_CHILD = """
 import sys, numpy as np, onnxruntime as ort
 so = ort.SessionOptions(); so.log_severity_level = 3
 s = ort.InferenceSession(sys.argv[1], so, providers=["CPUExecutionProvider"])
-s.run(None, {s.get_inputs()[0].name: np.load(sys.argv[2])})
+(y,) = s.run(None, {s.get_inputs()[0].name: np.load(sys.argv[2])})
+if len(sys.argv) > 3:
+    np.save(sys.argv[3], y)
 """
 
 
@@ -47,7 +52,7 @@ def prepare(name: str, folder: Path) -> tuple[Path, Path]:
     x = sample(float_model, 1, seed=2)
     np.save(folder / f"{name}.x.npy", x)
     qdq = quantize(float_model, folder / f"{name}.qdq.onnx", sample(float_model, 8, seed=1), fmt="qdq",
-                   per_channel=True)
+                   per_channel=True, pre_process=True)
     return qdq, folder / f"{name}.x.npy"
 
 
@@ -102,8 +107,11 @@ def main() -> None:
     args = parser.parse_args()
     tpu_cmd = [str(Path(sys.executable).with_name("tpu"))]
     print(f"{os.cpu_count()} CPUs; best of {args.repeat} runs; batch 1, edge-32, fast backend\n")
+    from tests.ort_models import ORT_SATURATES_U8S8
+
+    exact_flags = ["--saturate-pairs"] if ORT_SATURATES_U8S8 else []
     print(f"{'model':<18} {'tpu run s':>9} {'tpu MiB':>8} {'cycles':>11}   {'onnxruntime s':>13} "
-          f"{'ort MiB':>8}")
+          f"{'ort MiB':>8}   output equal to onnxruntime{' (--saturate-pairs)' if exact_flags else ''}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         inputs = {}
@@ -115,7 +123,13 @@ def main() -> None:
             t, mem = best(cmd, args.repeat)
             cycles = json.loads(report.read_text())["totals"]["cycles"]
             ot, omem = best([sys.executable, "-c", ORT_CHILD, str(model), str(x)], args.repeat)
-            print(f"{name:<18} {t:>9.2f} {mem:>8.0f} {cycles:>11,}   {ot:>13.2f} {omem:>8.0f}")
+            ours, theirs = folder / f"{name}.tpu.npy", folder / f"{name}.ort.npy"
+            measure([*cmd, "--output", str(ours), *exact_flags])
+            measure([sys.executable, "-c", ORT_CHILD, str(model), str(x), str(theirs)])
+            a, b = np.load(ours), np.load(theirs)
+            same = (f"{int((a == b).sum()):,} of {b.size:,} elements" if a.shape == b.shape
+                    else "shapes differ")
+            print(f"{name:<18} {t:>9.2f} {mem:>8.0f} {cycles:>11,}   {ot:>13.2f} {omem:>8.0f}   {same}")
         depthwise(*inputs["mobilenet_v2_224"])
 
 

@@ -316,12 +316,17 @@ ORT_SATURATES_U8S8 = _ort_saturates_u8s8()
 
 
 def quantize(src: Path, dst: Path, calib: np.ndarray, *, fmt: str = "qoperator",
-             act: str = "u8", per_channel: bool = False, reduce_range: bool = False) -> Path:
+             act: str = "u8", per_channel: bool = False, reduce_range: bool = False,
+             pre_process: bool | None = None) -> Path:
+    """onnxruntime's quantize_static; ``pre_process`` runs its recommended quant_pre_process first
+    (None: only where QOperator needs it)."""
     proto = onnx.load(str(src))
     input_name = proto.graph.input[0].name
-    if fmt == "qoperator" and any(n.op_type == "Identity" for n in proto.graph.node):
+    if pre_process is None:
         # quantize_static's QOperator mode crashes on biases the exporter deduplicated into
-        # Identity nodes; its own pre-processing (which it recommends) folds them first
+        # Identity nodes; its own pre-processing folds them first
+        pre_process = fmt == "qoperator" and any(n.op_type == "Identity" for n in proto.graph.node)
+    if pre_process:
         pre = dst.with_name(dst.stem + ".pre.onnx")
         ortq.quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         src = pre

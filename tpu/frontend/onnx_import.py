@@ -465,11 +465,14 @@ class _Importer:
                 continue
             if n.domain not in DOMAINS or (n.op_type not in RULES and n.op_type not in CORE):
                 key = n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
-                missing.setdefault(key, []).append(n.name or "?")
+                where = (repr(n.name) if n.name else
+                         f"the node writing {n.output[0]!r}" if n.output else "unnamed")
+                missing.setdefault(key, []).append(where)
         if missing:
-            parts = [f"{op} ×{len(names)} (first: {names[0]!r})" for op, names in sorted(missing.items())]
+            parts = [f"{op} ×{len(names)} (first: {names[0]})" for op, names in sorted(missing.items())]
             raise ModelError(f"{self.fname}: {sum(len(v) for v in missing.values())} nodes use ops tpu does "
-                             f"not support: {'; '.join(parts)}. Supported: {', '.join(supported_ops())}")
+                             f"not support: {'; '.join(parts)}. Re-export the model with supported ops "
+                             f"(docs/compiler.md): {', '.join(supported_ops())}")
 
     def _import(self, node: onnx.NodeProto) -> None:
         op = node.op_type
