@@ -13,7 +13,8 @@ Prints, per model, whether ``tpu run``'s output equals onnxruntime's element for
 the best wall time and the peak RSS of a ``tpu run MODEL --input X.npy --json R.json`` process
 (getrusage of a small launcher's child), and of a process that loads the same model in
 onnxruntime and runs the same input; then MobileNetV2's depthwise layers mapped one GEMM per
-group and as chosen by default (packed block-diagonal GEMMs or the vector unit).
+group and as chosen by default (packed block-diagonal GEMMs or the vector unit); then the float
+MobileNetV2 quantized by ``tpu run --calib`` with 8, 16 and 64 calibration images.
 """
 
 from __future__ import annotations
@@ -101,6 +102,24 @@ def depthwise(model: Path, x: Path) -> None:
               f"utilization {macs / (cycles * pes):.2%} on them, {r.totals['utilization']:.1%} overall")
 
 
+def float_path(tpu_cmd: list[str], folder: Path, repeat: int) -> None:
+    """The float export quantized by tpu itself (``--calib``): calibration observes batch by batch,
+    so peak memory should not grow with the number of calibration images."""
+    from tests.ort_models import real_model, sample
+
+    name = "mobilenet_v2_224"
+    float_model = real_model(name, folder)
+    x = folder / "x.npy"
+    np.save(x, sample(float_model, 1, seed=2))
+    print(f"\n{name}, the float export quantized by tpu run --calib (static PTQ, per-channel MinMax):")
+    for n in (8, 16, 64):  # observed 16 at a time (tpu.compiler.quantize.CALIB_BATCH)
+        calib = folder / f"calib{n}.npy"
+        np.save(calib, sample(float_model, n, seed=1))
+        t, mem = best([*tpu_cmd, "run", str(float_model), "--input", str(x), "--calib", str(calib)],
+                      repeat)
+        print(f"  {n:>2} calibration images: {t:.2f} s, {mem:.0f} MiB peak")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -131,6 +150,7 @@ def main() -> None:
                     else "shapes differ")
             print(f"{name:<18} {t:>9.2f} {mem:>8.0f} {cycles:>11,}   {ot:>13.2f} {omem:>8.0f}   {same}")
         depthwise(*inputs["mobilenet_v2_224"])
+        float_path(tpu_cmd, folder, args.repeat)
 
 
 if __name__ == "__main__":
