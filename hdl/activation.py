@@ -10,7 +10,8 @@ Per column c of a row of accumulators (DESIGN.md §4, bit-exact with
     y   = clamp(r + zp, relu ? max(act_min, zp) : act_min, act_max)
 
 Two pipeline stages (the 64-bit product is registered): a row entering on cycle t leaves
-after clock edge t+1. Parameters are ports so one unit serves every layer.
+after clock edge t+1. Parameters are ports so one unit serves every layer; all of them are
+sampled with the row (``zp``/``act_min``/``act_max``/``relu`` are registered beside it).
 """
 
 from __future__ import annotations
@@ -49,14 +50,20 @@ class ActivationUnit(wiring.Component):
         m = Module()
         valid_s1 = Signal(name="v1")
         m.d.sync += [valid_s1.eq(self.in_valid), self.out_valid.eq(valid_s1)]
-        lo = Mux(self.relu & (self.zp > self.act_min), self.zp, self.act_min)
+        # the per-row scalars travel with the row, so back-to-back rows may change them
+        zp, act_min, act_max, relu = (Signal.like(v, name=f"{n}_s1") for n, v in (
+            ("zp", self.zp), ("act_min", self.act_min), ("act_max", self.act_max),
+            ("relu", self.relu)))
+        m.d.sync += [zp.eq(self.zp), act_min.eq(self.act_min), act_max.eq(self.act_max),
+                     relu.eq(self.relu)]
+        lo = Mux(relu & (zp > act_min), zp, act_min)
         for c in range(self.cols):
             prod, sat, right = _stage1(m, c, self.in_data[c], self.bias[c], self.qm[c],
                                        self.shift[c])
             r = _stage2(m, c, prod, sat, right)
             y = Signal(signed(34), name=f"y{c}")
-            m.d.comb += y.eq(r + self.zp)
-            clamped = Mux(y > self.act_max, self.act_max, Mux(y < lo, lo, y))
+            m.d.comb += y.eq(r + zp)
+            clamped = Mux(y > act_max, act_max, Mux(y < lo, lo, y))
             m.d.sync += self.out_data[c].eq(clamped)
         return m
 

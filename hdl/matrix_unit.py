@@ -30,11 +30,16 @@ class MatrixUnit(wiring.Component):
     @staticmethod
     def signature_for(p: ArrayParams) -> wiring.Signature:
         addr = unsigned(max(1, (2 * p.acc_rows - 1).bit_length()))
+        count = unsigned(max(1, p.cols.bit_length()))
         return wiring.Signature({
             **StationaryArray.signature_for(p).members,
-            "x_addr": In(addr), "x_acc": In(1),
+            "x_addr": In(addr), "x_acc": In(1), "x_last": In(1),
             "acc_valid": Out(1), "acc_addr": Out(addr),
             "acc_data": Out(ArrayLayout(p.acc_shape, p.cols)),
+            # the cycle a row is written: its x_last, and how many of its adds overflowed
+            "wr_last": Out(1), "wr_overflows": Out(count),
+            # a second read port for the activation unit
+            "rd_addr": In(addr), "rd_data": Out(ArrayLayout(p.acc_shape, p.cols)),
         })
 
     def elaborate(self, platform):
@@ -47,13 +52,21 @@ class MatrixUnit(wiring.Component):
         # the address and mode travel beside the valid bit, R+C-1 cycles
         addr = delayed(m, self.x_addr, p.latency + 1, name="addr")
         acc = delayed(m, self.x_acc, p.latency + 1, name="acc")
+        last = delayed(m, self.x_last, p.latency + 1, name="last")
         m.submodules.mem = mem = Memory(shape=ArrayLayout(p.acc_shape, p.cols), depth=self.depth,
                                         init=[])
         rd = mem.read_port(domain="comb")
         wr = mem.write_port()
-        new = [Mux(acc, rd.data[j] + array.out_data[j], array.out_data[j]) for j in range(p.cols)]
+        out_rd = mem.read_port(domain="comb")
+        m.d.comb += [out_rd.addr.eq(self.rd_addr), self.rd_data.eq(out_rd.data)]
+        sums = [rd.data[j] + array.out_data[j] for j in range(p.cols)]  # one bit wider
+        new = [Mux(acc, sums[j], array.out_data[j]) for j in range(p.cols)]
+        top = p.acc_bits - 1
+        wrapped = [acc & (s[top] != s[top + 1]) for s in sums]  # the add left acc_bits
         m.d.comb += [rd.addr.eq(addr), wr.addr.eq(addr), wr.en.eq(array.out_valid)]
         m.d.comb += [wr.data[j].eq(new[j]) for j in range(p.cols)]
+        m.d.comb += [self.wr_last.eq(array.out_valid & last),
+                     self.wr_overflows.eq(Mux(array.out_valid, sum(wrapped), 0))]
         m.d.sync += [self.acc_valid.eq(array.out_valid), self.acc_addr.eq(addr)]
         m.d.sync += [self.acc_data[j].eq(new[j]) for j in range(p.cols)]
         return m
