@@ -111,9 +111,21 @@ def field(word, op: str, name: str):
     raise KeyError(f"{op} has no field {name}")
 
 
+FAULTS = ("acc_plus_one", "skew_lane_late", "wrong_bank", "dma_beat_dropped",
+          "dependency_ignored")
+
+
 class Machine(wiring.Component):
-    def __init__(self, params: MachineParams):
+    """The machine; ``faults`` (names from ``FAULTS``) plant bugs for the mutation check:
+    accumulator +1, the last streamed lane a cycle late, weights into the other bank, the second
+    beat of every DMA read lost, MATMULs starting without waiting for the DMA."""
+
+    def __init__(self, params: MachineParams, *, faults=frozenset()):
         self.p = params
+        self.faults = frozenset(faults)
+        unknown = self.faults - set(FAULTS)
+        if unknown:
+            raise TypeError(f"unknown faults {sorted(unknown)}; known: {', '.join(FAULTS)}")
         super().__init__(self.signature_for(params))
 
     @staticmethod
@@ -151,15 +163,18 @@ class Machine(wiring.Component):
         word = {u: wire(m, w, f"word_{u}") for u, w in word.items()}
         op = {u: word[u][:4] for u in isa.UNITS}
 
-        def ready(w):
-            return ((done["dma"] >= field(w, "HALT", "wait_dma"))
-                    & (done["mxu"] >= field(w, "HALT", "wait_mxu"))
+        def ready(w, unit=None):
+            dma_ok = done["dma"] >= field(w, "HALT", "wait_dma")
+            if unit == "mxu" and "dependency_ignored" in self.faults:
+                dma_ok = 1
+            return (dma_ok & (done["mxu"] >= field(w, "HALT", "wait_mxu"))
                     & (done["act"] >= field(w, "HALT", "wait_act")))
 
         idle = {}
         idle["dma"] = self._dma(m, p, word["dma"], op["dma"], ready, halted["dma"], pc["dma"],
                                 started["dma"], inc["dma"], ub, wb, prm)
-        mu, idle["mxu"] = self._matrix(m, p, now, word["mxu"], op["mxu"], ready, halted["mxu"],
+        mu, idle["mxu"] = self._matrix(m, p, now, word["mxu"], op["mxu"],
+                                       lambda w: ready(w, "mxu"), halted["mxu"],
                                        pc["mxu"], started["mxu"], inc["mxu"], ub, wb)
         idle["act"] = self._activation(m, p, word["act"], op["act"], ready, halted["act"],
                                        pc["act"], started["act"], inc["act"], ub, prm, mu)
@@ -230,6 +245,15 @@ class Machine(wiring.Component):
             rdata = reg
         f = stage[lat]
         landing = f["valid"] & (f["kind"] == 0)
+        if "dma_beat_dropped" in self.faults:  # the second beat of a read never lands
+            second = Signal(name="dma_second")
+            m.d.sync += second.eq(Mux(valid, start, second))
+            lost = stage[0]["valid"] & second & ~start
+            for s in range(1, lat + 1):
+                reg = Signal(name=f"dma_lost{s}")
+                m.d.sync += reg.eq(lost)
+                lost = reg
+            landing = landing & ~lost
         for ram, sel in ((ub, isa.MEMS["ub"]), (wb, isa.MEMS["wb"]), (prm, isa.MEMS["param"])):
             for j in range(B):
                 ram.write(landing & (f["mem"] == sel) & (j < f["n"]), f["chip"] + j,
@@ -243,7 +267,7 @@ class Machine(wiring.Component):
         R, C = p.rows, p.cols
         ap = ArrayParams(R, C, "ws", p.act_bits, p.act_signed, p.weight_bits, p.weight_signed, 32,
                          p.acc_rows)
-        m.submodules.mu = mu = MatrixUnit(ap)
+        m.submodules.mu = mu = MatrixUnit(ap, faults=self.faults)
         mm = "MATMUL"
 
         # loader
@@ -279,7 +303,9 @@ class Machine(wiring.Component):
         tile_start = wire(m, go & (c_row == 0), "ld_tile_start")
         cols = field(cur, mm, "cols")
         w_data = Cat(Mux(j < cols, wb.read(c_wptr + j), 0) for j in range(C))
-        m.d.comb += [mu.w_valid.eq(go), mu.w_bank.eq(b), mu.w_row.eq(c_row), mu.w_data.eq(w_data)]
+        wrong = "wrong_bank" in self.faults
+        m.d.comb += [mu.w_valid.eq(go), mu.w_bank.eq(~b if wrong else b), mu.w_row.eq(c_row),
+                     mu.w_data.eq(w_data)]
         # the tile's R lanes of im2col offsets: a chain of steps from the running state
         lanes = [c_state]
         for j in range(R):
@@ -343,6 +369,10 @@ class Machine(wiring.Component):
             inside = (y >= 0) & (y < f("h")) & (x >= 0) & (x < f("w"))
             data = ub.read(c_pix + off)
             x_lanes.append(Mux(j < d["kk"], Mux(inside, data, f("pad")), 0)[:p.act_bits])
+        if "skew_lane_late" in self.faults:  # the last lane's skew has one register too many
+            late = Signal(p.act_bits, name="late_lane")
+            m.d.sync += late.eq(x_lanes[-1])
+            x_lanes[-1] = late
         m.d.comb += [
             mu.x_valid.eq(streaming), mu.x_bank.eq(d["bank"]), mu.x_data.eq(Cat(x_lanes)),
             mu.x_addr.eq(f("acc") + c_srow), mu.x_acc.eq(f("accumulate") | ~d["first"]),
@@ -447,11 +477,12 @@ class Machine(wiring.Component):
         return ~busy
 
 
-def machine_verilog(params: MachineParams, *, name: str = "tpu_machine") -> str:
+def machine_verilog(params: MachineParams, *, name: str = "tpu_machine",
+                    faults=frozenset()) -> str:
     """The top module ``name`` and the ``tpu_ram`` it instantiates, as one Verilog text."""
     from amaranth.back import verilog
 
-    return verilog.convert(Machine(params), name=name) + "\n" + RAM_VERILOG
+    return verilog.convert(Machine(params, faults=faults), name=name) + "\n" + RAM_VERILOG
 
 
 __all__ = ["RAM_VERILOG", "Machine", "machine_verilog"]

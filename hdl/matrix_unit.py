@@ -20,10 +20,16 @@ from hdl.skew import delayed
 
 
 class MatrixUnit(wiring.Component):
-    def __init__(self, params: ArrayParams):
+    """``faults`` plants a bug for the mutation check (``sim.mutations``): ``"acc_plus_one"``
+    adds 1 to every accumulated row."""
+
+    FAULTS = ("acc_plus_one",)
+
+    def __init__(self, params: ArrayParams, *, faults: frozenset = frozenset()):
         if not params.stationary or params.acc_rows < 1:
             raise TypeError(f"MatrixUnit needs a ws/is design with acc_rows >= 1, not {params!r}")
         self.params = params
+        self.faults = frozenset(faults) & set(self.FAULTS)
         self.depth = 2 * params.acc_rows
         super().__init__(self.signature_for(params))
 
@@ -59,7 +65,8 @@ class MatrixUnit(wiring.Component):
         wr = mem.write_port()
         out_rd = mem.read_port(domain="comb")
         m.d.comb += [out_rd.addr.eq(self.rd_addr), self.rd_data.eq(out_rd.data)]
-        sums = [rd.data[j] + array.out_data[j] for j in range(p.cols)]  # one bit wider
+        bug = 1 if "acc_plus_one" in self.faults else 0
+        sums = [rd.data[j] + array.out_data[j] + bug for j in range(p.cols)]  # one bit wider
         new = [Mux(acc, sums[j], array.out_data[j]) for j in range(p.cols)]
         top = p.acc_bits - 1
         wrapped = [acc & (s[top] != s[top + 1]) for s in sums]  # the add left acc_bits

@@ -46,10 +46,11 @@ class RunResult:
     totals: dict
     program: Program
     tensors: dict = field(default_factory=dict, repr=False)
+    machine: object = None  # tpu.machine.MachineRun (backends "machine" and "rtl")
 
     def report(self) -> dict:
         cfg = self.program.config
-        return {
+        out = {
             "config": cfg.to_dict(),
             "model": self.program.name,
             "batch": self.program.batch,
@@ -57,12 +58,26 @@ class RunResult:
             "totals": self.totals,
             "area_mm2": area(cfg).to_dict(),
         }
+        if self.machine is not None:
+            out["machine"] = self.machine.summary()
+            if self.machine.rtl is not None:
+                out["rtl"] = self.machine.rtl
+        return out
+
+
+MACHINE_BACKENDS = ("machine", "rtl")  # the whole program, cycle by cycle (tpu.machine)
 
 
 def run_program(program: Program, x, *, backend: str = "fast", requant: str = "float",
                 waves=None, progress: Callable[[int, int], None] | None = None) -> RunResult:
     config = program.config
     xs = list(x) if isinstance(x, list | tuple) else [x]
+    machine = None
+    if backend in MACHINE_BACKENDS:  # values and timing from the machine; activity counted below
+        from tpu.machine import run as run_machine
+
+        machine = run_machine(program, xs, backend=backend, requant=requant, waves=waves)
+        backend = "fast"
     env = dict(zip(_graph_inputs(program), (np.asarray(v) for v in xs), strict=True))
     durations: dict[int, int] = {}
     counts: dict[int, Counts] = {}
@@ -84,10 +99,12 @@ def run_program(program: Program, x, *, backend: str = "fast", requant: str = "f
                                              sram_writes=Operands(outputs=out))
         if progress:
             progress(layer.index + 1, len(program.layers))
-    ends = _scoreboard(program, durations)
+    if machine is not None:
+        env, durations = machine.tensors, machine.program_durations(program)
+    ends = _scoreboard(program, durations) if machine is None else machine.program_ends(program)
     layers = _layer_stats(program, ends, durations, counts, by_layer)
     outputs = [env[o] for o in _graph_outputs(program)]
-    return RunResult(outputs, layers, _totals(layers, config), program, env)
+    return RunResult(outputs, layers, _totals(layers, config), program, env, machine)
 
 
 def _graph_inputs(program):

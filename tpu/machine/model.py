@@ -43,6 +43,12 @@ from tpu.quant.requant import requant_fixed, wrap_int32
 MEM_NAMES = {v: k for k, v in isa.MEMS.items()}
 
 
+def log_order(event: tuple) -> tuple:
+    """Events of one cycle in the testbenches' order: by unit, a start before an end."""
+    t, unit, _, kind = event
+    return t, isa.UNITS.index(unit), kind != "start"
+
+
 class MachineError(RuntimeError):
     """The machine ran into a state a correct image never produces (an assembler bug)."""
 
@@ -339,8 +345,8 @@ class Machine:
                 done[u] += inc[u]
             for u in halt_now:
                 halted[u] = True
-                trace.log.append((t, u, pc[u], "halt"))
             t += 1
+        trace.log.sort(key=log_order)
         return RunStats(t, trace, overflows, read_bytes, write_bytes)
 
     def _activate(self, ins, acc: np.ndarray) -> np.ndarray:

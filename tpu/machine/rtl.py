@@ -74,11 +74,13 @@ def _run(cmd: list[str], cwd: Path, env: dict, what: str, log: Path) -> subproce
 class RtlMachine:
     """A built simulator of ``Machine(params)``; ``run`` executes one segment."""
 
-    def __init__(self, params: MachineParams, *, simulator: str | None = None, waves=None):
+    def __init__(self, params: MachineParams, *, simulator: str | None = None, waves=None,
+                 faults=frozenset()):
         from sim.runner import check_simulator
         from tpu.rtl import default_simulator
 
         self.p = params
+        self.faults = frozenset(faults)  # planted bugs (sim.mutations); none in normal use
         self.simulator = simulator or default_simulator()
         check_simulator(self.simulator)
         self.waves = None if waves is None else Path(waves)
@@ -93,13 +95,17 @@ class RtlMachine:
 
     # -- builds --------------------------------------------------------------------------------
 
+    def _key(self, testbench: Path) -> str:
+        bugs = "".join(f"-{f}" for f in sorted(self.faults))
+        return f"{self.p.key()}-{source_digest(testbench, Path(__file__))}{bugs}"
+
     def _verilog(self) -> str:
         from hdl.machine import machine_verilog
 
-        return machine_verilog(self.p, name="top")
+        return machine_verilog(self.p, name="top", faults=self.faults)
 
     def _build_verilator(self, trace: bool) -> Path:
-        name = f"machine-verilator-{self.p.key()}-{source_digest(TB_CPP)}" + ("-fst" if trace else "")
+        name = f"machine-verilator-{self._key(TB_CPP)}" + ("-fst" if trace else "")
 
         def make(folder: Path) -> None:
             (folder / "top.v").write_text(self._verilog())
@@ -115,7 +121,7 @@ class RtlMachine:
         return folder
 
     def _build_icarus(self) -> Path:
-        name = f"machine-icarus-{self.p.key()}-{source_digest(TB_V)}"
+        name = f"machine-icarus-{self._key(TB_V)}"
 
         def make(folder: Path) -> None:
             (folder / "top.v").write_text(self._verilog())
@@ -150,7 +156,8 @@ class RtlMachine:
             else:
                 plus = ["+imem=" + args[0], f"+n_dma={args[1]}", f"+n_mxu={args[2]}",
                         "+dram=" + args[3], "+dram_out=" + args[4], "+log=" + args[5],
-                        f"+dram_bytes={len(dram)}"] + (["+waves=" + args[7]] if len(args) > 7 else [])
+                        f"+dram_bytes={len(dram)}", f"+max_cycles={MAX_CYCLES}"]
+                plus += ["+waves=" + args[7]] if len(args) > 7 else []
                 proc = _run(["vvp", "-n", str(self.folder / "machine.vvp"), *plus], work,
                             _env("icarus"), "Icarus simulation", self._fail_log())
             self.sim_wall_s += time.perf_counter() - t

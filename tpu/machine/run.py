@@ -32,6 +32,33 @@ class MachineRun:
     segments: int
     rtl: dict | None = None  # simulator, dut_cycles, sim_wall_s, build_wall_s
     tensors: dict = field(default_factory=dict, repr=False)
+    busy: dict = field(default_factory=dict)  # layer -> cycles the array streamed vectors
+
+    def program_ends(self, program) -> list[int]:
+        """An end cycle per compiler instruction: its layer's end on the machine (host layers
+        end where the machine stood), so per-layer cycles add up to the machine's count."""
+        ends, cur = [], 0
+        for ins in program.instrs:
+            if ins.layer in self.layer_spans:
+                cur = max(cur, self.layer_spans[ins.layer][1])
+            ends.append(cur)
+        return ends
+
+    def program_durations(self, program) -> dict[int, int]:
+        """Each layer's array-busy cycles, on its first MATMUL (the executor sums a layer's)."""
+        out, seen = {}, set()
+        for i, ins in enumerate(program.instrs):
+            if ins.op == "MATMUL":
+                out[i] = 0 if ins.layer in seen else self.busy.get(ins.layer, 0)
+                seen.add(ins.layer)
+        return out
+
+    def summary(self) -> dict:
+        """What the report adds for a machine run."""
+        return {"cycles": self.cycles, "segments": self.segments, "overflows": self.overflows,
+                "dram_bytes": dict(self.dram_bytes), "requant": "fixed",
+                "host_steps": [{k: h[k] for k in ("layer", "op", "node", "elements")}
+                               for h in self.host]}
 
 
 def _load(dram: np.ndarray, home: Home, act_bits: int, act_signed: bool) -> np.ndarray:
@@ -52,13 +79,19 @@ def _store(dram: np.ndarray, home: Home, values: np.ndarray) -> None:
     dram[home.dram: home.dram + home.nbytes] = (v.reshape(-1) & 0xFF).astype(np.uint8)
 
 
-def run(program, inputs, *, backend: str = "machine", simulator: str | None = None,
-        waves=None, params: MachineParams | None = None, progress=None) -> MachineRun:
+def run(program, inputs, *, backend: str = "machine", requant: str = "fixed",
+        simulator=None, waves=None, params: MachineParams | None = None,
+        progress=None) -> MachineRun:
     """Run ``program`` on ``inputs`` (one array per graph input) on the Python machine
     (``backend="machine"``) or the RTL (``"rtl"``). Requantization is the activation unit's
-    gemmlowp fixed point, the only mode the machine has."""
+    gemmlowp fixed point, the only mode the machine has. ``simulator``: "verilator", "icarus"
+    or a built ``tpu.machine.rtl.RtlMachine``."""
     if backend not in BACKENDS:
         raise TpuError(f"machine backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if requant != "fixed":
+        raise TpuError(f"the {backend} backend requantizes in gemmlowp fixed point only (the "
+                       f"activation unit's arithmetic): use requant 'fixed' (--requant fixed), "
+                       f"not {requant!r}")
     image = assemble(program, params)
     p = image.params
     xs = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
@@ -69,10 +102,12 @@ def run(program, inputs, *, backend: str = "machine", simulator: str | None = No
     if backend == "rtl":
         from tpu.machine.rtl import RtlMachine
 
-        sim = RtlMachine(p, simulator=simulator, waves=waves)
+        sim = simulator if isinstance(simulator, RtlMachine) else \
+            RtlMachine(p, simulator=simulator, waves=waves)
     t0 = 0
     instrs, log, host = [], [], []
     spans: dict[int, tuple[int, int]] = {}
+    busy: dict[int, int] = {}
     overflows = 0
     dma = {"read": 0, "write": 0}
     dut_cycles = 0
@@ -107,6 +142,10 @@ def run(program, inputs, *, backend: str = "machine", simulator: str | None = No
                                "nbytes": ins.nbytes if u == "dma" else 0})
                 lo, hi = spans.get(ins.tag, (s, e))
                 spans[ins.tag] = (min(lo, s), max(hi, e))
+                if ins.op == "MATMUL":
+                    busy[ins.tag] = busy.get(ins.tag, 0) + ins.rows * -(-ins.k // p.rows)
+        last = step.layers[-1]  # the segment's last cycles (to HALT) belong to its last layer
+        spans[last] = (spans[last][0], t0 + cycles)
         log.extend((t + t0, u, i, ev) for t, u, i, ev in trace_log)
         for li in step.layers:  # what the segment left in DRAM, for inspection
             name = program.layers[li].node.output
@@ -122,7 +161,7 @@ def run(program, inputs, *, backend: str = "machine", simulator: str | None = No
         rtl = {"simulator": sim.simulator, "dut_cycles": dut_cycles,
                "sim_wall_s": sim.sim_wall_s, "build_wall_s": sim.build_wall_s}
     return MachineRun(outputs, t0, spans, instrs, log, host, overflows, dma,
-                      sum(not isinstance(s, HostStep) for s in image.steps), rtl, env)
+                      sum(not isinstance(s, HostStep) for s in image.steps), rtl, env, busy)
 
 
 def _host_step(step: HostStep, image: Image, env: dict, dram: np.ndarray, host_made: set) -> dict:
