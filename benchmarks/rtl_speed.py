@@ -7,8 +7,9 @@ The workload is one 3×3 convolution, 64 → 64 channels on 32×32 images (K = 5
 chosen so the run takes about ``TARGET`` cycles: long MATMULs with the DMA, the matrix unit and
 the activation unit all busy (Icarus: 16 → 16 channels on an 8×8 image). A simulator's
 figure is the design's cycle count over the wall time of its run loop (reported by the
-testbench: loading memories and process start-up excluded); the build time is measured on the cache folder given (cold when it is empty).
-Icarus is measured only where ``iverilog`` is installed, on a shorter run.
+testbench: loading memories and process start-up excluded); the build time is measured on
+the cache folder given (cold when it is empty). Icarus is measured only where ``iverilog`` is
+installed, on a shorter run.
 """
 
 from __future__ import annotations
