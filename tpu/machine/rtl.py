@@ -181,9 +181,14 @@ def _summary(stdout: str) -> dict:
         parts = line.split()
         if parts and parts[0] == "cycles":
             vals = dict(zip(parts[::2], parts[1::2], strict=True))
-            return {"cycles": int(vals["cycles"]), "dut_cycles": int(vals["dut_cycles"]),
-                    "overflows": int(vals["overflows"]), "wall_s": float(vals["wall_s"])}
+            return {"cycles": int(vals["cycles"]), "dut_cycles": _count(vals["dut_cycles"]),
+                    "overflows": _count(vals["overflows"]), "wall_s": float(vals["wall_s"])}
     raise SimulationError(f"the simulator printed no summary: {stdout[-300:]!r}")
+
+
+def _count(text: str) -> int:
+    """A counter the design reported; -1 when Icarus shows it unknown (x: it summed unknowns)."""
+    return int(text) if text.isdigit() else -1
 
 
 def _parse_log(text: str) -> list:
