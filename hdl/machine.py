@@ -28,71 +28,16 @@ ev_start,      out  per unit (bit 0 DMA, 1 matrix unit, 2 activation unit): an i
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hdl.activation import ActivationUnit
 from hdl.matrix_unit import MatrixUnit
 from hdl.params import ArrayParams, operand_shape
+from hdl.ram import RAM_VERILOG, Ram, addr_bits
 from tpu.machine import isa
 from tpu.machine.params import MachineParams
-
-RAM_VERILOG = """\
-// A RAM with WP write ports and RP combinational read ports (one per byte lane); no reset,
-// no initial contents. Writes land at the rising edge, later ports winning.
-module tpu_ram #(parameter WIDTH = 8, parameter DEPTH = 16, parameter AW = 4,
-                 parameter WP = 1, parameter RP = 1) (
-  input clk,
-  input [WP-1:0] wen, input [WP*AW-1:0] waddr, input [WP*WIDTH-1:0] wdata,
-  input [RP*AW-1:0] raddr, output [RP*WIDTH-1:0] rdata);
-  reg [WIDTH-1:0] mem [0:DEPTH-1];
-  genvar r;
-  generate for (r = 0; r < RP; r = r + 1) begin : rd
-    assign rdata[r*WIDTH +: WIDTH] = mem[raddr[r*AW +: AW]];
-  end endgenerate
-  integer w;
-  always @(posedge clk)
-    for (w = 0; w < WP; w = w + 1)
-      if (wen[w]) mem[waddr[w*AW +: AW]] <= wdata[w*WIDTH +: WIDTH];
-endmodule
-"""
-
-UNIT_BITS = {u: i for i, u in enumerate(isa.UNITS)}
-
-
-def addr_bits(depth: int) -> int:
-    return max(1, (depth - 1).bit_length())
-
-
-class _Ram:
-    """Collects the ports of one ``tpu_ram`` instance."""
-
-    def __init__(self, name: str, width: int, depth: int):
-        self.name, self.width, self.depth, self.aw = name, width, depth, addr_bits(depth)
-        self.writes: list = []
-        self.reads: list = []
-
-    def write(self, en, addr, data) -> None:
-        self.writes.append((en, addr, data))
-
-    def read(self, addr) -> Signal:
-        data = Signal(self.width, name=f"{self.name}_rd{len(self.reads)}")
-        self.reads.append((addr, data))
-        return data
-
-    def elaborate(self, m: Module) -> None:
-        aw, w = self.aw, self.width
-        writes = self.writes or [(Const(0), Const(0, aw), Const(0, w))]
-        reads = self.reads or [(Const(0, aw), Signal(w))]
-        m.submodules[self.name] = Instance(
-            "tpu_ram", p_WIDTH=w, p_DEPTH=self.depth, p_AW=aw, p_WP=len(writes), p_RP=len(reads),
-            i_clk=ClockSignal(),
-            i_wen=Cat(en for en, _, _ in writes),
-            i_waddr=Cat(a[:aw] for _, a, _ in writes),
-            i_wdata=Cat(d[:w] for _, _, d in writes),
-            i_raddr=Cat(a[:aw] for a, _ in reads),
-            o_rdata=Cat(d for _, d in reads))
 
 
 def wire(m: Module, value, name: str) -> Signal:
@@ -147,11 +92,11 @@ class Machine(wiring.Component):
         now = Signal(48)
         m.d.sync += now.eq(now + 1)
 
-        imem = _Ram("imem", isa.WORD_BITS, p.imem_words)
+        imem = Ram("imem", isa.WORD_BITS, p.imem_words)
         imem.write(self.imem_we, self.imem_addr, self.imem_data)
-        ub = _Ram("ub", 8, p.ub_bytes)
-        wb = _Ram("wb", 8, p.wb_bytes)
-        prm = _Ram("param", 8, p.param_bytes)
+        ub = Ram("ub", 8, p.ub_bytes)
+        wb = Ram("wb", 8, p.wb_bytes)
+        prm = Ram("param", 8, p.param_bytes)
 
         done = {u: Signal(18, name=f"done_{u}") for u in isa.UNITS}
         inc = {u: Signal(name=f"inc_{u}") for u in isa.UNITS}
@@ -267,7 +212,7 @@ class Machine(wiring.Component):
         R, C = p.rows, p.cols
         ap = ArrayParams(R, C, "ws", p.act_bits, p.act_signed, p.weight_bits, p.weight_signed, 32,
                          p.acc_rows)
-        m.submodules.mu = mu = MatrixUnit(ap, faults=self.faults)
+        m.submodules.mu = mu = MatrixUnit(ap, faults=self.faults, ram="tpu_ram")
         mm = "MATMUL"
 
         # loader
@@ -460,7 +405,7 @@ class Machine(wiring.Component):
             return Cat(prm_bytes[i: i + 4]).as_signed()
         m.d.comb += [mu.rd_addr.eq(c_acc), unit.in_valid.eq(valid), unit.in_data.eq(mu.rd_data),
                      unit.zp.eq(f("zp")), unit.act_min.eq(f("act_min")),
-                     unit.act_max.eq(f("act_max")), unit.relu.eq(f("relu"))]
+                     unit.act_max.eq(f("act_max")), unit.relu.eq(f("relu")), unit.fp.eq(f("fp"))]
         for c in range(C):
             m.d.comb += [unit.bias[c].eq(word32(4 * c)), unit.qm[c].eq(word32(4 * C + 4 * c)),
                          unit.shift[c].eq(prm_bytes[8 * C + c].as_signed())]

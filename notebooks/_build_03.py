@@ -48,8 +48,8 @@ the same config as the Python models. This notebook
 5. compares the analytic area model (`tpu.cost`, Horowitz 45 nm) with yosys's synthesized PE at
    4, 8 and 16 bits.
 
-The first RTL run builds one simulator (about a minute on 2 cores); it is cached in `build/sim/`
-(git-ignored) and reused by every later run. Everything else this notebook writes goes to a
+The first RTL run builds one simulator (about a minute on 2 cores); it is cached in the per-user
+simulator cache (`TPU_SIM_CACHE` overrides it) and reused by every later run. Everything else this notebook writes goes to a
 temporary folder that is deleted at the end. The conclusions at the bottom are written from the
 numbers computed here.
 """),
@@ -180,7 +180,7 @@ assert all(r["values"] and r["per_cycle"] and r["cycle"] == r["rtl"] == r["analy
            for r in runs)
 later = [r["seconds"] for r in runs[1:]]
 print(f"first RTL run {runs[0]['seconds']:.0f} s (includes building the simulator unless "
-      f"build/sim/ had it), later runs {min(later):.1f}–{max(later):.1f} s each "
+      f"the simulator cache had it), later runs {min(later):.1f}–{max(later):.1f} s each "
       f"(mostly starting the simulator)")
 """),
     md(r"""

@@ -2,7 +2,7 @@
 
 Each test replays the stimulus the cycle model saw and checks that every result row leaves
 on the same cycle with the same value. A few fixed designs are built once (cached in
-build/sim/) and many stimuli run through each. A missing simulator fails with what to install.
+the per-user simulator cache) and many stimuli run through each. A missing simulator fails with what to install.
 """
 
 import dataclasses

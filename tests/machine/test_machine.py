@@ -60,9 +60,10 @@ def check_trace(result, image):
 @given(seed=st.integers(0, 2**31), rows=st.integers(2, 8), cols=st.integers(2, 8),
        batch=st.integers(1, 3), hw=st.integers(4, 8), act_signed=st.booleans(),
        array_signed=st.booleans(), ub=st.sampled_from([64, 600, 262144]),
-       acc_rows=st.sampled_from([2, 5, 4096]), bpc=st.sampled_from([1, 3, 16]))
+       acc_rows=st.sampled_from([2, 5, 4096]), bpc=st.sampled_from([1, 3, 16]),
+       requant=st.sampled_from(["float", "fixed"]))
 def test_machine_equals_reference_and_bounds_the_fast_path(seed, rows, cols, batch, hw, act_signed,
-                                                           array_signed, ub, acc_rows, bpc):
+                                                           array_signed, ub, acc_rows, bpc, requant):
     rng = np.random.default_rng(seed)
     graph = residual_graph(rng, act_signed=act_signed, weight_zp=False, hw=hw)
     config = machine_config(rows, cols, ub=ub, acc=2 * acc_rows * cols * 4, bpc=bpc,
@@ -70,14 +71,14 @@ def test_machine_equals_reference_and_bounds_the_fast_path(seed, rows, cols, bat
     x = rng.normal(0, 1, (batch, 2, hw, hw)).astype(np.float32)
     compiled = compile_graph(graph, config)
     program = compiled.program(batch)
-    result = run(program, x)
-    ref = reference.evaluate(graph, x, requant="fixed", all_tensors=True)
+    result = run(program, x, requant=requant)
+    ref = reference.evaluate(graph, x, requant=requant, all_tensors=True)
     np.testing.assert_array_equal(result.outputs[0], ref["out"])
     for name in ("c2", "c3", "s", "y"):
         if name in result.tensors:
             np.testing.assert_array_equal(result.tensors[name], ref[name], err_msg=name)
     check_trace(result, assemble(program))
-    fast = compiled.run(x, requant="fixed").totals["cycles"]
+    fast = compiled.run(x, requant=requant).totals["cycles"]
     assert LOWER * fast <= result.cycles <= fast + upper_slack(result, program, config), \
         (result.cycles, fast)
 
@@ -89,7 +90,7 @@ def test_streamed_layer_and_host_steps_are_counted():
     graph = residual_graph(rng, act_signed=False, hw=8)
     config = machine_config(4, 4, ub=200)
     x = rng.normal(0, 1, (2, 2, 8, 8)).astype(np.float32)
-    result = run(compile_graph(graph, config).program(2), x)
+    result = run(compile_graph(graph, config).program(2), x, requant="fixed")
     np.testing.assert_array_equal(result.outputs[0], reference.evaluate(graph, x, requant="fixed")[0])
     kinds = [h["op"] for h in result.host]
     assert "im2col" in kinds
@@ -105,7 +106,7 @@ def test_quarter_width_resnet18_on_a_small_image():
     config = machine_config(8, 8, ub=16384)
     x = np.random.default_rng(0).normal(0, 1, (1, 3, 32, 32)).astype(np.float32)
     result = run(compile_graph(graph, config).program(1), x)
-    np.testing.assert_array_equal(result.outputs[0], reference.evaluate(graph, x, requant="fixed")[0])
+    np.testing.assert_array_equal(result.outputs[0], reference.evaluate(graph, x)[0])
     assert sum(h["op"] == "Add" for h in result.host) == 8
 
 

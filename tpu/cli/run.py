@@ -24,10 +24,9 @@ def register(sub) -> None:
                    help="fast (tile level), cycle (per-cycle array model), machine (the whole "
                         "program on the cycle-level Python machine) or rtl (the whole program on "
                         "the RTL machine, free-running in Verilator)")
-    p.add_argument("--requant", choices=("float", "fixed"), default=None,
+    p.add_argument("--requant", choices=("float", "fixed"), default="float",
                    help="float: onnxruntime/MLAS float32 requantization (bit-exact with ORT); "
-                        "fixed: gemmlowp int32 multiplier + shift (TFLite reference kernels), "
-                        "the only mode of the machine and rtl backends (their default)")
+                        "fixed: gemmlowp int32 multiplier + shift (TFLite reference kernels)")
     add_quant_args(p)
     p.add_argument("--json", metavar="R.json", help="write the report as JSON")
     p.add_argument("--csv", metavar="LAYERS.csv", help="write the per-layer figures as CSV")
@@ -96,8 +95,7 @@ def run(args) -> int:
     compiled = compile_graph(graph, config)
     console = Console() if Console().is_terminal else Console(width=132)
     with _layer_progress(console, f"{args.backend} backend") as progress:
-        requant = args.requant or ("fixed" if args.backend in ("machine", "rtl") else "float")
-        result = compiled.run(x, backend=args.backend, requant=requant, waves=args.waves,
+        result = compiled.run(x, backend=args.backend, requant=args.requant, waves=args.waves,
                               progress=progress)
     report = result.report()
     y = result.outputs[0]

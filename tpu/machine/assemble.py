@@ -185,16 +185,19 @@ class _Streams:
         return {u: [*self.streams[u], isa.make("HALT", waits=final)] for u in isa.UNITS}
 
 
-def assemble(program, params: MachineParams | None = None) -> Image:
-    """Lay the program out on the machine: DRAM contents, segments and host steps."""
+def assemble(program, params: MachineParams | None = None, *, requant: str = "float") -> Image:
+    """Lay the program out on the machine: DRAM contents, segments and host steps.
+    ``requant``: the activation unit's scheme, "float" (onnxruntime MLAS) or "fixed" (gemmlowp)."""
+    if requant not in ("float", "fixed"):
+        raise AssemblyError(f"requant must be 'float' or 'fixed', got {requant!r}")
     config = program.config
     p = params or MachineParams.from_config(config)
-    return _Assembler(program, p).run()
+    return _Assembler(program, p, requant).run()
 
 
 class _Assembler:
-    def __init__(self, program, p: MachineParams):
-        self.program, self.p = program, p
+    def __init__(self, program, p: MachineParams, requant: str):
+        self.program, self.p, self.requant = program, p, requant
         self.graph_inputs = tuple(program.notes["inputs"])
         self.graph_outputs = tuple(program.notes["outputs"])
         self.dram = _Dram()
@@ -333,6 +336,9 @@ class _Assembler:
         node = layer.node
         qm, shift = reference.multiplier_fixed(node)
         total = sum(m.n for m in layer.mapped)
+        if self.requant == "float":  # the float32 multiplier's bits take the qm slot
+            mf = np.broadcast_to(np.asarray(reference.multiplier_float(node), np.float32), (total,))
+            qm, shift = mf.view(np.int32), np.zeros(total, np.int64)
         qm = np.broadcast_to(np.asarray(qm, np.int64), (total,))
         shift = np.broadcast_to(np.asarray(shift, np.int64), (total,))
         if np.any(shift < -32) or np.any(shift > 31):
@@ -405,7 +411,8 @@ class _Assembler:
         q = node.out_q
         d = self._offset(q)
         lo, hi = reference.output_range(node)
-        return dict(zp=int(q.zero_point) + d, act_min=lo + d, act_max=hi + d, relu=0), d
+        return dict(zp=int(q.zero_point) + d, act_min=lo + d, act_max=hi + d, relu=0,
+                    fp=int(self.requant == "float")), d
 
     def _resident_layer(self, st: _Streams, ub: _Ub, res, layer, resident, s) -> None:
         p = self.p

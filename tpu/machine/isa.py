@@ -23,8 +23,9 @@ a unit starts its next instruction on the cycle after the previous one leaves it
   lane j of k-tile t is unified-buffer element ``pix + off(t·R + j)`` where ``pix`` walks the
   output pixels (im2col addressing, see :mod:`tpu.machine.model`), or ``pad`` outside the image.
 * ``ACTIVATE`` (activation unit): ``rows`` accumulator rows from ``acc``, ``cols`` columns,
-  bias + gemmlowp fixed-point requantization (constants at PARAM byte ``param``) + ReLU +
-  saturation, written to the unified buffer at ``ub + r·stride``.
+  bias + requantization (constants at PARAM byte ``param``; ``fp``: onnxruntime's float32
+  scheme, else gemmlowp fixed point) + ReLU + saturation, written to the unified buffer at
+  ``ub + r·stride``.
 * ``SYNC``: waits, does nothing. ``HALT``: the unit stops; the cycle counter stops when all
   three have halted.
 """
@@ -66,7 +67,7 @@ FIELDS: dict[str, tuple[tuple[str, int, bool], ...]] = {
     "ACTIVATE": (
         ("rows", 16, False), ("acc", 16, False), ("cols", 13, False), ("ub", 24, False),
         ("stride", 24, False), ("param", 20, False), ("zp", 17, True), ("act_min", 17, True),
-        ("act_max", 17, True), ("relu", 1, False),
+        ("act_max", 17, True), ("relu", 1, False), ("fp", 1, False),
     ),
 }
 for _op, _f in FIELDS.items():

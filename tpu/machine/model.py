@@ -17,9 +17,10 @@ writes lands at the end of it (memories too: a read in cycle t sees the writes o
   the array (``tpu.array.cycle.StationaryCore``, the same registers as the RTL array). A result
   row leaving the array is added to (or written over) its accumulator row one cycle later.
   A MATMUL completes when the last row of its last tile is in the accumulators.
-* **Activation unit**: one accumulator row per cycle through bias, gemmlowp fixed-point
-  requantization, ReLU and saturation (two pipeline stages), written to the unified buffer two
-  cycles after it was read; an ACTIVATE completes with its last row.
+* **Activation unit**: one accumulator row per cycle through bias, requantization (onnxruntime's
+  float32 scheme or gemmlowp fixed point, per instruction), ReLU and saturation (two pipeline
+  stages), written to the unified buffer two cycles after it was read; an ACTIVATE completes
+  with its last row.
 * The cycle counter runs from reset until all three units have executed HALT.
 
 ``Machine.run`` returns the cycle count, every instruction's start and end cycle (end: the
@@ -38,7 +39,7 @@ from tpu.array.cycle import StationaryCore
 from tpu.config import ArrayConfig
 from tpu.machine import isa
 from tpu.machine.params import MachineParams
-from tpu.quant.requant import requant_fixed, wrap_int32
+from tpu.quant.requant import requant_fixed, requant_float, wrap_int32
 
 MEM_NAMES = {v: k for k, v in isa.MEMS.items()}
 
@@ -356,7 +357,11 @@ class Machine:
         qm = pb[4 * C: 8 * C].view("<i4").astype(np.int64)
         shift = pb[8 * C: 9 * C].view(np.int8).astype(np.int64)
         lo = max(ins.act_min, ins.zp) if ins.relu else ins.act_min
-        return requant_fixed(wrap_int32(acc + bias), qm, shift, ins.zp, lo, ins.act_max, axis=-1)
+        x = wrap_int32(acc + bias)
+        if ins.fp:  # the qm slot holds the float32 multiplier's bits
+            m = pb[4 * C: 8 * C].view("<f4")
+            return requant_float(x, m, ins.zp, lo, ins.act_max, axis=-1)
+        return requant_fixed(x, qm, shift, ins.zp, lo, ins.act_max, axis=-1)
 
 
 def _step(state: list[int], ins) -> list[int]:

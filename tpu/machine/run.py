@@ -33,6 +33,7 @@ class MachineRun:
     rtl: dict | None = None  # simulator, dut_cycles, sim_wall_s, build_wall_s
     tensors: dict = field(default_factory=dict, repr=False)
     busy: dict = field(default_factory=dict)  # layer -> cycles the array streamed vectors
+    requant: str = "float"
 
     def program_ends(self, program) -> list[int]:
         """An end cycle per compiler instruction: its layer's end on the machine (host layers
@@ -56,7 +57,7 @@ class MachineRun:
     def summary(self) -> dict:
         """What the report adds for a machine run."""
         return {"cycles": self.cycles, "segments": self.segments, "overflows": self.overflows,
-                "dram_bytes": dict(self.dram_bytes), "requant": "fixed",
+                "dram_bytes": dict(self.dram_bytes), "requant": self.requant,
                 "host_steps": [{k: h[k] for k in ("layer", "op", "node", "elements")}
                                for h in self.host]}
 
@@ -79,20 +80,16 @@ def _store(dram: np.ndarray, home: Home, values: np.ndarray) -> None:
     dram[home.dram: home.dram + home.nbytes] = (v.reshape(-1) & 0xFF).astype(np.uint8)
 
 
-def run(program, inputs, *, backend: str = "machine", requant: str = "fixed",
+def run(program, inputs, *, backend: str = "machine", requant: str = "float",
         simulator=None, waves=None, params: MachineParams | None = None,
         progress=None) -> MachineRun:
     """Run ``program`` on ``inputs`` (one array per graph input) on the Python machine
-    (``backend="machine"``) or the RTL (``"rtl"``). Requantization is the activation unit's
-    gemmlowp fixed point, the only mode the machine has. ``simulator``: "verilator", "icarus"
-    or a built ``tpu.machine.rtl.RtlMachine``."""
+    (``backend="machine"``) or the RTL (``"rtl"``), requantizing as ``requant`` says ("float":
+    onnxruntime's float32 scheme, "fixed": gemmlowp), both in the activation unit. ``simulator``:
+    "verilator", "icarus" or a built ``tpu.machine.rtl.RtlMachine``."""
     if backend not in BACKENDS:
         raise TpuError(f"machine backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if requant != "fixed":
-        raise TpuError(f"the {backend} backend requantizes in gemmlowp fixed point only (the "
-                       f"activation unit's arithmetic): use requant 'fixed' (--requant fixed), "
-                       f"not {requant!r}")
-    image = assemble(program, params)
+    image = assemble(program, params, requant=requant)
     p = image.params
     xs = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
     graph_inputs = tuple(program.notes["inputs"])
@@ -114,7 +111,7 @@ def run(program, inputs, *, backend: str = "machine", requant: str = "fixed",
     host_made = set()
     for si, step in enumerate(image.steps):
         if isinstance(step, HostStep):
-            host.append(_host_step(step, image, env, dram, host_made))
+            host.append(_host_step(step, image, env, dram, host_made, requant))
             continue
         streams = step.words()
         if sim is None:
@@ -161,10 +158,12 @@ def run(program, inputs, *, backend: str = "machine", requant: str = "fixed",
         rtl = {"simulator": sim.simulator, "dut_cycles": dut_cycles,
                "sim_wall_s": sim.sim_wall_s, "build_wall_s": sim.build_wall_s}
     return MachineRun(outputs, t0, spans, instrs, log, host, overflows, dma,
-                      sum(not isinstance(s, HostStep) for s in image.steps), rtl, env, busy)
+                      sum(not isinstance(s, HostStep) for s in image.steps), rtl, env, busy,
+                      requant)
 
 
-def _host_step(step: HostStep, image: Image, env: dict, dram: np.ndarray, host_made: set) -> dict:
+def _host_step(step: HostStep, image: Image, env: dict, dram: np.ndarray, host_made: set,
+               requant: str) -> dict:
     """One op on the host: inputs from DRAM (or the host's own results), result to DRAM."""
     p = image.params
     node = step.node
@@ -187,7 +186,7 @@ def _host_step(step: HostStep, image: Image, env: dict, dram: np.ndarray, host_m
         return {"layer": step.layer, "op": "im2col", "node": node.name, "elements": int(mat.size),
                 "wall_s": time.perf_counter() - t}
     args = [value(n) for n in node.inputs]
-    out = reference.run_node(node, args, "fixed")
+    out = reference.run_node(node, args, requant)
     env[node.output] = out
     host_made.add(node.output)
     home = image.homes.get(node.output)
