@@ -1,8 +1,9 @@
 """The Verilog (cocotb, on Verilator and Icarus) against the Python cycle model.
 
 Each test replays the stimulus the cycle model saw and checks that every result row leaves
-on the same cycle with the same value. A few fixed designs are built once (cached in
-the per-user simulator cache) and many stimuli run through each. A missing simulator fails with what to install.
+on the same cycle with the same value. A few fixed designs are built once (cached in the
+per-user simulator cache) and many stimuli run through each. A missing simulator fails with
+what to install.
 """
 
 import dataclasses
