@@ -50,8 +50,8 @@ the same config as the Python models. This notebook
 
 The first RTL run builds one simulator (about a minute on 2 cores); it is cached in the per-user
 simulator cache (`TPU_SIM_CACHE` overrides it) and reused by every later run. Everything else
-this notebook writes goes to a temporary folder that is deleted at the end. The conclusions at the bottom are written from the
-numbers computed here.
+this notebook writes goes to a temporary folder that is deleted at the end. The conclusions at
+the bottom are written from the numbers computed here.
 """),
     code(r"""
 import dataclasses
