@@ -237,17 +237,24 @@ def gemm(x: np.ndarray, node: ir.Gemm, mode: str = "float", saturate_pairs: bool
     return np.maximum(y, 0) if node.relu else y
 
 
+def _fma32(x, y, z) -> np.ndarray:
+    """float32 fused multiply-add: one rounding (the float64 sum of these operands is exact)."""
+    return (np.asarray(x, np.float64) * np.asarray(y, np.float64) + np.asarray(z, np.float64)
+            ).astype(np.float32)
+
+
 def add(a: np.ndarray, b: np.ndarray, node: ir.Add) -> np.ndarray:
-    """QLinearAdd as onnxruntime computes it, all float32:
-    ``ra = sa/sc, rb = sb/sc, k = zc - ra·za - rb·zb, c = clamp(rint(ra·a + rb·b + k))``."""
+    """QLinearAdd as onnxruntime's AVX2 kernel computes it, float32 with fused multiply-adds:
+    ``ra = sa/sc, rb = sb/sc, k = zc - fma(ra, za, rb·zb), c = clamp(rint(fma(a, ra, fma(b, rb,
+    k))))`` (separate multiplies and adds differ at exact .5 ties, DESIGN §4)."""
     if node.out_q is None:
         y = np.asarray(a, np.float32) + np.asarray(b, np.float32)
         return np.maximum(y, 0) if node.relu else y
     f = np.float32
     ra = f(f(node.a_q.scale) / f(node.out_q.scale))
     rb = f(f(node.b_q.scale) / f(node.out_q.scale))
-    k = f(f(f(node.out_q.zero_point) - ra * f(node.a_q.zero_point)) - rb * f(node.b_q.zero_point))
-    v = (ra * np.asarray(a).astype(np.float32) + rb * np.asarray(b).astype(np.float32)) + k
+    k = f(f(node.out_q.zero_point) - _fma32(ra, f(node.a_q.zero_point), rb * f(node.b_q.zero_point)))
+    v = _fma32(np.asarray(a), ra, _fma32(np.asarray(b), rb, k))
     q = node.out_q
     lo = max(q.qmin, int(q.zero_point)) if node.relu else q.qmin
     return np.clip(np.rint(v), lo, q.qmax).astype(np.int64)
