@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
     print(f"RTL run incl. {'cold' if not args.warm else 'cached'} build: {rtl_wall:.0f} s "
           f"(build {info['build_wall_s']:.0f} s, simulation {info['sim_wall_s']:.1f} s over "
           f"{rep['machine']['segments']} segments); Python machine: {machine_wall:.0f} s; "
-          f"model + ORT quantization: {prep:.0f} s")
+          f"model, ORT quantization and compile: {prep:.1f} s")
     print(f"cycles: report {cycles:,}, DUT counter {info['dut_cycles']:,}, Python machine "
           f"{machine.totals['cycles']:,}; host steps: {len(host)} "
           f"({', '.join(sorted({h['op'] for h in host}))})")
