@@ -50,7 +50,7 @@ def machine_params(config: Config):
 
 
 def machine_source(params, *, flatten: bool = False) -> str:
-    """The machine's Verilog: a header documenting the top's ports, the design, ``tpu_ram``.
+    """The machine's Verilog: a header documenting the top's ports, the design, its RAMs.
     ``flatten``: one module (yosys ``flatten``; the RAMs become memory arrays inside it)."""
     import hdl.machine as machine
 
@@ -88,10 +88,10 @@ def pe(params: ArrayParams):
                               acc_bits=params.acc_bits)
 
 
-def synth_stats(component, name: str, *, booth: bool = True, extra: str = "") -> dict:
-    """Synthesize ``component`` with yosys; returns cells, cells by type, transistors.
-    ``extra``: more Verilog (e.g. blackbox modules it instantiates)."""
-    text = verilog.convert(component, name=name) + extra
+def synth_stats(component, name: str, *, booth: bool = True, text: str | None = None) -> dict:
+    """Synthesize ``component`` (or the Verilog ``text`` of module ``name``) with yosys;
+    returns cells, cells by type, transistors."""
+    text = verilog.convert(component, name=name) if text is None else text
     with tempfile.TemporaryDirectory(prefix="tpu-yosys-") as tmp:
         Path(tmp, "design.v").write_text(text)
         # stat -tech cmos only prices plain flip-flops: turn the synchronous resets into gates
@@ -137,14 +137,14 @@ def area(config: Config, *, full: bool = False, machine: bool = False) -> dict:
                            "transistors": one["transistors"] * R * C},
     }
     if machine:
-        from hdl.machine import RAM_VERILOG, Machine
+        from hdl.machine import machine_verilog
 
         mp = machine_params(config)
         if mp is None:
             raise SynthesisError(f"config {config.name!r} is not one the machine builds (ws, "
                                  f"operands of at most 8 bits, 32-bit accumulators)")
-        ram = "(* blackbox *)\n" + RAM_VERILOG.split("\n", 2)[2].split(");", 1)[0] + ");\nendmodule\n"
-        out["machine"] = synth_stats(Machine(mp), "tpu_machine", extra=ram)
+        out["machine"] = synth_stats(None, "tpu_machine",
+                                     text=machine_verilog(mp, blackbox_rams=True))
         out["machine"]["sram_bytes"] = {"unified_buffer": mp.ub_bytes, "weight_buffer": mp.wb_bytes,
                                         "param": mp.param_bytes,
                                         "accumulators": 2 * mp.acc_rows * mp.cols * 4,

@@ -4,8 +4,8 @@ for cycle; this file follows its structure (DMA, loader, streamer, activation, H
 
 DRAM is outside: the top has a byte-addressed DRAM port that the testbench serves as a
 synchronous RAM (read data one cycle after the request, writes at the clock edge); the DMA
-adds ``dram_latency - 1`` register stages. The on-chip SRAMs are instances of ``tpu_ram``
-(``RAM_VERILOG``: one write/read port per byte lane), so that synthesis keeps them as macros
+adds ``dram_latency - 1`` register stages. The on-chip SRAMs are generated RAM modules
+(``hdl.ram``: a write and a read port per byte lane), so that synthesis keeps them as macros
 and simulators start them without an initialisation pass.
 
 Top-level ports (``Machine.signature``):
@@ -14,7 +14,7 @@ Top-level ports (``Machine.signature``):
 imem_we/addr/  in   load port of the instruction memory (used while in reset)
   data
 base_mxu,      in   first instruction word of the matrix unit's and activation unit's
-  base_act          streams (the DMA stream starts at 0)
+  base_act          streams (the DMA stream starts at 0); held during reset and the run
 dram_rd_*      out  read request: ``en``, byte ``addr``; ``dram_rd_data`` (in) carries
                     ``bytes_per_cycle`` bytes from that address on the next cycle
 dram_wr_*      out  write: ``en``, byte ``addr``, ``data``, ``len`` bytes (lane 0 first)
@@ -35,7 +35,7 @@ from amaranth.lib.wiring import In, Out
 from hdl.activation import ActivationUnit
 from hdl.matrix_unit import MatrixUnit
 from hdl.params import ArrayParams, operand_shape
-from hdl.ram import RAM_VERILOG, Ram, addr_bits
+from hdl.ram import Ram, addr_bits, ram_modules
 from tpu.machine import isa
 from tpu.machine.params import MachineParams
 
@@ -86,6 +86,11 @@ class Machine(wiring.Component):
             "ev_start": Out(3), "ev_end": Out(3),
         })
 
+    @property
+    def rams(self) -> list:
+        """The ``hdl.ram.Ram`` instances, once the design has been elaborated."""
+        return [*self._rams, *self._mu.rams]
+
     def elaborate(self, platform):
         m = Module()
         p = self.p
@@ -103,7 +108,12 @@ class Machine(wiring.Component):
         started = {u: Signal(name=f"start_{u}") for u in isa.UNITS}
         halted = {u: Signal(name=f"halted_{u}") for u in isa.UNITS}
         pc = {u: Signal(18, name=f"pc_{u}") for u in isa.UNITS}
-        base = {"dma": Const(0), "mxu": self.base_mxu, "act": self.base_act}
+        # the stream bases are constant during a run: registered (no reset), they keep the
+        # instruction decode out of the logic a simulator re-evaluates when an input changes
+        base = {"dma": Const(0)}
+        for u in ("mxu", "act"):
+            base[u] = Signal.like(getattr(self, f"base_{u}"), name=f"base_{u}_r", reset_less=True)
+            m.d.sync += base[u].eq(getattr(self, f"base_{u}"))
         word = {u: imem.read(base[u] + pc[u]) for u in isa.UNITS}
         word = {u: wire(m, w, f"word_{u}") for u, w in word.items()}
         op = {u: word[u][:4] for u in isa.UNITS}
@@ -135,6 +145,7 @@ class Machine(wiring.Component):
             self.ev_start.eq(Cat(started[u] for u in isa.UNITS)),
             self.ev_end.eq(Cat(inc[u] for u in isa.UNITS)),
         ]
+        self._rams, self._mu = [imem, ub, wb, prm], mu
         for ram in (imem, ub, wb, prm):
             ram.elaborate(m)
         return m
@@ -422,12 +433,15 @@ class Machine(wiring.Component):
         return ~busy
 
 
-def machine_verilog(params: MachineParams, *, name: str = "tpu_machine",
-                    faults=frozenset()) -> str:
-    """The top module ``name`` and the ``tpu_ram`` it instantiates, as one Verilog text."""
+def machine_verilog(params: MachineParams, *, name: str = "tpu_machine", faults=frozenset(),
+                    blackbox_rams: bool = False) -> str:
+    """The top module ``name`` and the RAM modules it instantiates, as one Verilog text
+    (``blackbox_rams``: the RAMs as port-only blackboxes, for synthesis)."""
     from amaranth.back import verilog
 
-    return verilog.convert(Machine(params, faults=faults), name=name) + "\n" + RAM_VERILOG
+    machine = Machine(params, faults=faults)
+    text = verilog.convert(machine, name=name)
+    return text + "\n" + ram_modules(machine.rams, blackbox=blackbox_rams)
 
 
-__all__ = ["RAM_VERILOG", "Machine", "machine_verilog"]
+__all__ = ["FAULTS", "Machine", "machine_verilog"]

@@ -36,6 +36,7 @@ class MatrixUnit(wiring.Component):
             raise TypeError(f"ram must be 'amaranth' or 'tpu_ram', not {ram!r}")
         self.params = params
         self.ram = ram
+        self.rams: list = []  # the hdl.ram instances, once elaborated
         self.faults = frozenset(faults) & set(self.FAULTS)
         self.depth = 2 * params.acc_rows
         super().__init__(self.signature_for(params))
@@ -69,6 +70,7 @@ class MatrixUnit(wiring.Component):
         row = ArrayLayout(p.acc_shape, p.cols)
         if self.ram == "tpu_ram":
             mem = Ram("acc", row.size, self.depth)
+            self.rams.append(mem)
             old = View(row, mem.read(addr))
             m.d.comb += self.rd_data.eq(mem.read(self.rd_addr))
         else:

@@ -131,3 +131,17 @@ def test_missing_simulator_names_what_to_install(monkeypatch):
         runner.check_simulator("icarus")
     with pytest.raises(runner.SimulatorError, match="apt-get install g\\+\\+"):
         runner.check_simulator("verilator")
+
+
+def test_interrupted_simulation_leaves_no_scratch_folder(tmp_path, monkeypatch):
+    """Ctrl-C during a run: its scratch folder (io.json, logs) is removed all the same."""
+    monkeypatch.setattr(runner.tempfile, "tempdir", str(tmp_path))
+
+    def interrupted(*args, **kwargs):
+        assert list(tmp_path.iterdir())  # the scratch folder exists while the run goes on
+        raise KeyboardInterrupt
+    monkeypatch.setattr(runner, "_run_in", interrupted)
+    build = runner.Build("verilator", tmp_path / "nowhere", False)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(build, {"x_valid": [0]}, [])
+    assert list(tmp_path.iterdir()) == []

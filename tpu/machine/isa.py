@@ -26,8 +26,9 @@ a unit starts its next instruction on the cycle after the previous one leaves it
   bias + requantization (constants at PARAM byte ``param``; ``fp``: onnxruntime's float32
   scheme, else gemmlowp fixed point) + ReLU + saturation, written to the unified buffer at
   ``ub + r·stride``.
-* ``SYNC``: waits, does nothing. ``HALT``: the unit stops; the cycle counter stops when all
-  three have halted.
+* ``SYNC`` (DMA stream): waits, moves nothing, completes in order with the DMA's beats; the
+  assembler needs none (every instruction carries its own waits). ``HALT``: the unit stops; the
+  cycle counter stops when all three have halted.
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ TB_V = SIM_DIR / "machine_tb.v"
 MAX_CYCLES = 10**11
 VERILATOR_FLAGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
                    "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", "top"]
-CXXFLAGS = "-O1"  # the generated code is huge: -O1 builds 32×32 in well under a minute
+# -O3 for this CPU: 1.4× the simulation speed of -O2 at 8×8; a 32×32 build takes ~1.7 min
+CXXFLAGS = "-O3 -march=native"
 
 
 class SimulationError(TpuError):
@@ -97,7 +98,7 @@ class RtlMachine:
 
     def _key(self, testbench: Path) -> str:
         bugs = "".join(f"-{f}" for f in sorted(self.faults))
-        return f"{self.p.key()}-{source_digest(testbench, Path(__file__))}{bugs}"
+        return f"{self.p.key()}-{source_digest(testbench, Path(__file__))}-{_cpu()}{bugs}"
 
     def _verilog(self) -> str:
         from hdl.machine import machine_verilog
@@ -174,6 +175,19 @@ class RtlMachine:
     def _fail_log(self) -> Path:
         path = self.folder / f"failed-run-{os.getpid()}.log"
         return path
+
+
+def _cpu() -> str:
+    """A short tag of this CPU (builds use -march=native: a cache shared between machines must
+    not hand one CPU's binary to another)."""
+    import hashlib
+    import platform
+
+    flags = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        flags = next((ln for ln in cpuinfo.read_text().splitlines() if ln.startswith("flags")), "")
+    return hashlib.sha256(f"{platform.machine()} {flags}".encode()).hexdigest()[:8]
 
 
 def _summary(stdout: str) -> dict:
