@@ -10,8 +10,12 @@
 // on stdout, "cycles <host count> dut_cycles <counter> overflows <n> wall_s <s>".
 #include "Vtop.h"
 #include "verilated.h"
-#if VM_TRACE
+#if VM_TRACE_FST
 #include "verilated_fst_c.h"
+typedef VerilatedFstC Trace;
+#elif VM_TRACE
+#include "verilated_vcd_c.h"
+typedef VerilatedVcdC Trace;
 #endif
 #include <chrono>
 #include <cstdint>
@@ -65,10 +69,10 @@ int main(int argc, char** argv) {
   VerilatedContext ctx;
   Vtop top(&ctx);
 #if VM_TRACE
-  VerilatedFstC* tfp = nullptr;
+  Trace* tfp = nullptr;
   if (argc > 8) {
     ctx.traceEverOn(true);
-    tfp = new VerilatedFstC;
+    tfp = new Trace;
     top.trace(tfp, 99);
     tfp->open(argv[8]);
   }

@@ -81,3 +81,20 @@ def test_run_program_rtl_backend_reports_the_dut(tmp_path):
     assert {h["op"] for h in rep["machine"]["host_steps"]} >= {"Add", "MaxPool"}
     np.testing.assert_array_equal(rtl.outputs[0], machine.outputs[0])
     np.testing.assert_array_equal(rtl.outputs[0], reference.evaluate(graph, x)[0])
+
+
+@pytest.mark.parametrize("simulator", SIMULATORS)
+def test_waves_are_written(simulator, tmp_path):
+    """FST from Icarus (and Verilator where lz4 is installed), else Verilator's VCD."""
+    from tpu.machine.rtl import trace_format
+
+    config, params = design("wide")
+    rng = np.random.default_rng(2)
+    graph = residual_graph(rng, act_signed=False, hw=5)
+    x = rng.normal(0, 1, (1, 2, 5, 5)).astype(np.float32)
+    program = compile_graph(graph, config).program(1)
+    run(program, x, backend="rtl", simulator=simulator, params=params, waves=tmp_path / "w")
+    files = sorted((tmp_path / "w").iterdir())
+    fmt = "fst" if simulator == "icarus" else trace_format()
+    assert len(files) >= 2 and all(f.suffix == f".{fmt}" and f.stat().st_size > 0 for f in files)
+    assert (files[0].read_bytes()[:1] == b"$") == (fmt == "vcd")  # a VCD starts with "$date"

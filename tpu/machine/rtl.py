@@ -8,6 +8,7 @@ it is orders of magnitude slower)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -106,7 +107,7 @@ class RtlMachine:
         return machine_verilog(self.p, name="top", faults=self.faults)
 
     def _build_verilator(self, trace: bool) -> Path:
-        name = f"machine-verilator-{self._key(TB_CPP)}" + ("-fst" if trace else "")
+        name = f"machine-verilator-{self._key(TB_CPP)}" + (f"-{trace_format()}" if trace else "")
 
         def make(folder: Path) -> None:
             (folder / "top.v").write_text(self._verilog())
@@ -115,7 +116,7 @@ class RtlMachine:
                      "-CFLAGS", f"{CXXFLAGS} -DBYTES_PER_CYCLE={self.p.bytes_per_cycle}",
                      "-o", "machine_sim"]
             if trace:
-                flags += ["--trace-fst"]
+                flags += ["--trace-fst" if trace_format() == "fst" else "--trace"]
             _run(["verilator", *flags, "top.v", "machine_tb.cpp"], folder, _env("verilator"),
                  "Verilator build", folder / "build.log")
         folder, _ = cached_build(name, make)
@@ -149,7 +150,9 @@ class RtlMachine:
             if self.waves is not None:
                 from tpu.rtl import _waves_file
 
-                args.append(str(_waves_file(self.waves, "icarus", "machine")))
+                kind = "icarus" if self.simulator == "icarus" or trace_format() == "fst" else \
+                    "verilator"  # tpu.rtl names .fst for icarus, .vcd for verilator
+                args.append(str(_waves_file(self.waves, kind, "machine")))
             t = time.perf_counter()
             if self.simulator == "verilator":
                 proc = _run([str(self.folder / "obj_dir" / "machine_sim"), *args], work,
@@ -159,7 +162,8 @@ class RtlMachine:
                         "+dram=" + args[3], "+dram_out=" + args[4], "+log=" + args[5],
                         f"+dram_bytes={len(dram)}", f"+max_cycles={MAX_CYCLES}"]
                 plus += ["+waves=" + args[7]] if len(args) > 7 else []
-                proc = _run(["vvp", "-n", str(self.folder / "machine.vvp"), *plus], work,
+                fst = ["-fst"] if len(args) > 7 else []  # vvp's extended argument: FST, not VCD
+                proc = _run(["vvp", "-n", str(self.folder / "machine.vvp"), *fst, *plus], work,
                             _env("icarus"), "Icarus simulation", self._fail_log())
             self.sim_wall_s += time.perf_counter() - t
             stats = _summary(proc.stdout)
@@ -175,6 +179,15 @@ class RtlMachine:
     def _fail_log(self) -> Path:
         path = self.folder / f"failed-run-{os.getpid()}.log"
         return path
+
+
+@functools.cache
+def trace_format() -> str:
+    """Verilator's waveform format: FST where its writer's lz4 header is installed (Debian:
+    liblz4-dev), else VCD. Icarus always writes FST."""
+    proc = subprocess.run(["g++", "-E", "-x", "c++", "-"], input="#include <lz4.h>\n",
+                          capture_output=True, text=True)
+    return "fst" if proc.returncode == 0 else "vcd"
 
 
 def _cpu() -> str:
