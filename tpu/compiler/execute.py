@@ -143,46 +143,13 @@ def _run_matmul(program, layer, x, instr_ids, durations, backend, requant, waves
         outs[ins.group][m0:m1, n0:n1] += part  # accumulators add; wrapped below as the adders do
     acc = np.concatenate([mapped.accumulators(out) for mapped, out in zip(layer.mapped, outs, strict=True)],
                          axis=1)
-    if backend == "rtl" and requant == "fixed":  # the activation unit's own arithmetic
-        y = _activate_on_rtl(config, acc, node, waves)
-    else:
-        y = reference.requantize(acc, node, requant)  # (rows, channels): channel axis 1
+    y = reference.requantize(acc, node, requant)  # (rows, channels): channel axis 1
     if isinstance(node, ir.Conv):
         b, _, ho, wo = layer.out_shape
         y = y.reshape(b, ho, wo, -1).transpose(0, 3, 1, 2)
     total = array_counts(r.plan, config) + Counts(
         sram_writes=Operands(outputs=packed(y.size, config.array.act_bits)))
     return y, total
-
-
-def _activate_on_rtl(config, acc: np.ndarray, node, waves) -> np.ndarray:
-    """Rows of accumulators (M, channels) through the RTL activation unit (gemmlowp fixed
-    point), C channels at a time. The unit emits the array's operand encoding, so zero point
-    and clamp move by the same offset the next layer's operands use, and back afterwards."""
-    from tpu.compiler.operands import choose_offset
-    from tpu.rtl import run_activation_rtl
-
-    a = config.array
-    q = node.out_q
-    d = choose_offset(q.qmin, q.qmax, a.act_bits, a.act_signed, "activations", node.name)
-    qm, shift = reference.multiplier_fixed(node)
-    lo, hi = reference.output_range(node)  # a fused ReLU is the raised floor
-    rows, channels = acc.shape
-    qm = np.broadcast_to(np.asarray(qm, np.int64), (channels,))
-    shift = np.broadcast_to(np.asarray(shift, np.int64), (channels,))
-    y = np.empty_like(acc)
-    for c0 in range(0, channels, a.cols):
-        width = min(a.cols, channels - c0)
-
-        def block(v, fill=0, c0=c0, width=width):
-            return np.concatenate([v[..., c0 : c0 + width],
-                                   np.full(v.shape[:-1] + (a.cols - width,), fill, np.int64)], axis=-1)
-
-        out = run_activation_rtl(config, block(acc), bias=0, qm=block(qm), shift=block(shift),
-                                 zero_point=int(q.zero_point) + d, act_min=lo + d, act_max=hi + d,
-                                 waves=waves)
-        y[:, c0 : c0 + width] = out[:, :width] - d
-    return y
 
 
 def _scoreboard(program: Program, durations: dict[int, int]) -> list[int]:
