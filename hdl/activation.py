@@ -1,21 +1,29 @@
-"""The activation unit: bias, gemmlowp fixed-point requantization, ReLU, saturation.
+"""The activation unit: bias, requantization, ReLU, saturation.
 
-Per column c of a row of accumulators (DESIGN.md §4, bit-exact with
-``tpu.quant.requant_fixed``)::
+Per column c of a row of accumulators, two requantizations selected per row by ``fp``:
+
+* gemmlowp fixed point (``fp = 0``, bit-exact with ``tpu.quant.requant_fixed``)::
 
     x   = wrap32(acc + bias[c])
     s   = wrap32(x << max(shift[c], 0))
     h   = SRDHM(s, qm[c])                        # (s·qm + nudge) / 2^31, truncating; sat.
     r   = RDBPOT(h, max(-shift[c], 0))           # round half away from zero
-    y   = clamp(r + zp, relu ? max(act_min, zp) : act_min, act_max)
+
+* onnxruntime MLAS float32 (``fp = 1``, bit-exact with ``tpu.quant.requant_float``): ``qm[c]``
+  holds the bits of the float32 multiplier M, and ``r = round_half_even(fp32(fp32(x) · M))``,
+  done in integers: x to float32 (round to nearest even), the 24×24-bit significand product
+  rounded to 24 bits, then to an integer. M must be a positive normal float32 (or +0).
+
+and in both ``y = clamp(r + zp, relu ? max(act_min, zp) : act_min, act_max)``.
 
 Two pipeline stages (the 64-bit product is registered): a row entering on cycle t leaves
-after clock edge t+1. Parameters are ports so one unit serves every layer.
+after clock edge t+1. Parameters are ports so one unit serves every layer; all of them are
+sampled with the row (``zp``/``act_min``/``act_max``/``relu`` are registered beside it).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
@@ -42,6 +50,7 @@ class ActivationUnit(wiring.Component):
             "bias": In(ArrayLayout(word, cols)), "qm": In(ArrayLayout(word, cols)),
             "shift": In(ArrayLayout(SHIFT_SHAPE, cols)),
             "zp": In(word), "act_min": In(word), "act_max": In(word), "relu": In(1),
+            "fp": In(1),
             "out_valid": Out(1), "out_data": Out(ArrayLayout(Shape.cast(out_shape), cols)),
         })
 
@@ -49,25 +58,31 @@ class ActivationUnit(wiring.Component):
         m = Module()
         valid_s1 = Signal(name="v1")
         m.d.sync += [valid_s1.eq(self.in_valid), self.out_valid.eq(valid_s1)]
-        lo = Mux(self.relu & (self.zp > self.act_min), self.zp, self.act_min)
+        # the per-row scalars travel with the row, so back-to-back rows may change them
+        zp, act_min, act_max, relu, fp = (Signal.like(v, name=f"{n}_s1") for n, v in (
+            ("zp", self.zp), ("act_min", self.act_min), ("act_max", self.act_max),
+            ("relu", self.relu), ("fp", self.fp)))
+        m.d.sync += [zp.eq(self.zp), act_min.eq(self.act_min), act_max.eq(self.act_max),
+                     relu.eq(self.relu), fp.eq(self.fp)]
+        lo = Mux(relu & (zp > act_min), zp, act_min)
         for c in range(self.cols):
-            prod, sat, right = _stage1(m, c, self.in_data[c], self.bias[c], self.qm[c],
-                                       self.shift[c])
-            r = _stage2(m, c, prod, sat, right)
-            y = Signal(signed(34), name=f"y{c}")
-            m.d.comb += y.eq(r + self.zp)
-            clamped = Mux(y > self.act_max, self.act_max, Mux(y < lo, lo, y))
+            x = Signal(signed(32), name=f"x{c}")
+            m.d.comb += x.eq(self.in_data[c] + self.bias[c])  # eq truncates: the int32 wrap
+            prod, sat, right = _stage1(m, c, x, self.qm[c], self.shift[c])
+            r_fixed = _stage2(m, c, prod, sat, right)
+            r_float = _float_stage2(m, c, *_float_stage1(m, c, x, self.qm[c]))
+            y = Signal(signed(37), name=f"y{c}")
+            m.d.comb += y.eq(Mux(fp, r_float, r_fixed) + zp)
+            clamped = Mux(y > act_max, act_max, Mux(y < lo, lo, y))
             m.d.sync += self.out_data[c].eq(clamped)
         return m
 
 
-def _stage1(m: Module, c: int, acc, bias, qm, shift):
-    """Bias, left shift, the 32×32 product (registered)."""
-    x = Signal(signed(32), name=f"x{c}")
+def _stage1(m: Module, c: int, x, qm, shift):
+    """Left shift, the 32×32 product (registered)."""
     s = Signal(signed(32), name=f"s{c}")
     left = Signal(unsigned(5), name=f"left{c}")
     m.d.comb += [
-        x.eq(acc + bias),  # eq truncates: the int32 wrap
         left.eq(Mux(shift[-1], 0, shift)),
         s.eq(x << left),
     ]
@@ -97,4 +112,69 @@ def _stage2(m: Module, c: int, prod, sat, right):
     m.d.comb += [rem.eq(high.as_unsigned() & mask), threshold.eq((mask >> 1) + (high < 0))]
     r = Signal(signed(33), name=f"r{c}")
     m.d.comb += r.eq((high >> right) + (rem > threshold))
+    return r
+
+
+def _round_shift(m: Module, value, n, width: int, name: str):
+    """``value >> n`` rounded to nearest, ties to even (n ≥ 1), as a ``width``-bit signal."""
+    mask = Signal(value.shape().width, name=f"{name}_mask")
+    m.d.comb += mask.eq((Const(1, value.shape().width + 1) << n) - 1)
+    q = Signal(width, name=f"{name}_q")
+    rem = Signal(value.shape().width, name=f"{name}_rem")
+    half = Signal(value.shape().width, name=f"{name}_half")
+    m.d.comb += [q.eq(value >> n), rem.eq(value & mask), half.eq((mask >> 1) + 1)]
+    out = Signal(width + 1, name=f"{name}_rne")
+    m.d.comb += out.eq(q + ((rem > half) | ((rem == half) & q[0])))
+    return out
+
+
+def _float_stage1(m: Module, c: int, x, mbits):
+    """fp32(x) (round to nearest even) times M's significand; the product is registered."""
+    neg = Signal(name=f"fneg{c}")
+    a = Signal(32, name=f"fa{c}")
+    m.d.comb += [neg.eq(x < 0), a.eq(Mux(x < 0, -x, x))]
+    p = Signal(5, name=f"fp{c}")  # the leading one of |x|
+    lead = Const(0, 5)
+    for i in range(32):
+        lead = Mux(a[i], i, lead)
+    m.d.comb += p.eq(lead)
+    big = p > 23  # more than 24 significant bits: round
+    rounded = _round_shift(m, a, (p - 23)[:4], 24, f"fx{c}")
+    carry = big & rounded[24]  # rounding reached 2^24
+    m1 = Signal(24, name=f"fm1_{c}")
+    p1 = Signal(6, name=f"fp1_{c}")
+    m.d.comb += [m1.eq(Mux(big, Mux(carry, 1 << 23, rounded), a << (23 - p)[:5])),
+                 p1.eq(p + carry)]
+    bits = Value.cast(mbits)
+    e_m = bits[23:31]
+    m2 = Cat(bits[:23], Const(1, 1))
+    prod = Signal(48, name=f"fprod{c}")
+    exp = Signal(10, name=f"fexp{c}")
+    zero = Signal(name=f"fzero{c}")
+    sign = Signal(name=f"fsign{c}")
+    m.d.sync += [prod.eq(m1 * m2), exp.eq(p1 + e_m), zero.eq((a == 0) | (e_m == 0)),
+                 sign.eq(neg)]
+    return prod, exp, zero, sign
+
+
+def _float_stage2(m: Module, c: int, prod, exp, zero, sign):
+    """Round the product to 24 bits (nearest even), then to an integer (nearest even)."""
+    top = prod[47]
+    m3 = _round_shift(m, prod, 23 + top, 25, f"fm3_{c}")
+    carry = m3[24]
+    sig = Signal(24, name=f"fsig{c}")
+    m.d.comb += sig.eq(Mux(carry, 1 << 23, m3))
+    # value = sig · 2^e, e = exp - 173 + 23 + top + carry
+    e = Signal(signed(12), name=f"fe{c}")
+    m.d.comb += e.eq(exp - 150 + top + carry)
+    n = Signal(6, name=f"fn{c}")
+    m.d.comb += n.eq(Mux(e < -25, 25, -e))
+    frac = _round_shift(m, Cat(sig, Const(0, 2)), n, 25, f"fint{c}")  # e < 0: round off bits
+    limit = (1 << 33) - 1
+    whole = Signal(34, name=f"fwhole{c}")
+    m.d.comb += whole.eq(Mux(e > 9, limit, sig << e[:4]))
+    mag = Signal(34, name=f"fmag{c}")
+    m.d.comb += mag.eq(Mux(zero, 0, Mux(e < 0, Mux(e < -25, 0, frac), whole)))
+    r = Signal(signed(35), name=f"fr{c}")
+    m.d.comb += r.eq(Mux(sign, -mag, mag))
     return r

@@ -1,16 +1,15 @@
 """Build simulators of an Amaranth design with cocotb_tools.runner, cached by design, and
 replay per-cycle port values through them (testbench: ``sim.tb_replay``).
 
-A build lives in ``build/sim/<simulator>-<key>/`` (``TPU_SIM_CACHE`` overrides the root);
-the key hashes the design parameters and the HDL sources, so a second run does not rebuild
-and an edited design does. Builds are serialised by a file lock (pytest-xdist workers).
+A build lives in the per-user cache (``sim.cache``: ``<cache>/<simulator>-<key>/``,
+``TPU_SIM_CACHE`` overrides the root); the key hashes the design parameters and the HDL sources,
+so a second run does not rebuild and an edited design does. Builds are serialised by a
+cross-platform file lock; a run's scratch folder is removed even when it is interrupted.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -20,28 +19,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from sim.cache import cached_build, source_digest
 from tpu.errors import TpuError
 
 SIMULATORS = ("verilator", "icarus")
 TOPLEVEL = "top"
 TIMESCALE = ("1ns", "1ps")
-_REPO = Path(__file__).resolve().parents[1]
-_HDL_SOURCES = sorted((_REPO / "hdl").glob("*.py"))
 
 
 class SimulatorError(TpuError):
     """A simulator is missing, or a build or a simulation failed."""
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("TPU_SIM_CACHE", _REPO / "build" / "sim"))
-
-
-def source_digest() -> str:
-    h = hashlib.sha256()
-    for path in _HDL_SOURCES:
-        h.update(path.name.encode() + path.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def _verilator_bin() -> Path | None:
@@ -85,17 +72,6 @@ def _tool_env(simulator: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 @dataclass(frozen=True)
 class Build:
     simulator: str
@@ -107,20 +83,12 @@ def build(make_verilog: Callable[[], str], *, key: str, simulator: str,
           waves: bool = False) -> Build:
     """The simulator for the design ``key`` (built from ``make_verilog()`` on a cache miss)."""
     check_simulator(simulator)
-    if simulator == "verilator":
-        waves = True  # tracing is switched on per run: one build serves both
+    # tracing is compiled in only when waves are asked for: a build of its own, cached apart
     name = f"{simulator}-{key}-{source_digest()}" + ("-waves" if waves else "")
-    directory = cache_root() / name
-    done = directory / ".built"
-    if done.exists():
-        return Build(simulator, directory, waves)
-    from cocotb_tools.runner import get_runner
 
-    with _locked(cache_root() / "locks" / f"{name}.lock"):
-        if done.exists():  # another process built it while we waited
-            return Build(simulator, directory, waves)
-        shutil.rmtree(directory, ignore_errors=True)
-        directory.mkdir(parents=True)
+    def make(directory: Path) -> None:
+        from cocotb_tools.runner import get_runner
+
         source = directory / f"{TOPLEVEL}.v"
         source.write_text(make_verilog())
         args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if simulator == "verilator" else []
@@ -133,7 +101,8 @@ def build(make_verilog: Callable[[], str], *, key: str, simulator: str,
             except (RuntimeError, SystemExit) as exc:
                 raise SimulatorError(f"{simulator} build failed ({exc}); see "
                                      f"{directory / 'build.log'}") from None
-        done.touch()
+
+    directory, _ = cached_build(name, make)
     return Build(simulator, directory, waves)
 
 
@@ -143,13 +112,16 @@ Groups = list[tuple[str | None, list[str]]]
 def run(b: Build, inputs: dict[str, list[int]], groups: Groups, *,
         waves_file: Path | None = None) -> dict[str, list[int]]:
     """Replay ``inputs`` (per-cycle port values) and return the recorded output ports."""
-    from cocotb_tools.runner import get_runner
 
     if waves_file is not None and not b.waves:
         raise ValueError("waves_file needs a build made with waves=True")
-    runs = cache_root() / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=runs, prefix=f"{b.simulator}-"))
+    with tempfile.TemporaryDirectory(prefix=f"tpu-{b.simulator}-") as tmp:  # gone on Ctrl-C too
+        return _run_in(b, Path(tmp), inputs, groups, waves_file)
+
+
+def _run_in(b: Build, work: Path, inputs, groups, waves_file) -> dict[str, list[int]]:
+    from cocotb_tools.runner import get_runner
+
     io_file, result_file = work / "io.json", work / "result.json"
     io_file.write_text(json.dumps({"inputs": inputs, "groups": groups}))
     test_args, plusargs = [], []
@@ -170,10 +142,13 @@ def run(b: Build, inputs: dict[str, list[int]], groups: Groups, *,
                         plusargs=plusargs, results_xml=str(work / "results.xml"),
                         log_file=work / "sim.log", timescale=TIMESCALE)
         except (RuntimeError, SystemExit) as exc:
-            raise SimulatorError(f"{b.simulator} simulation failed ({exc}); see "
-                                 f"{work / 'sim.log'}") from None
+            raise SimulatorError(f"{b.simulator} simulation failed ({exc}): "
+                                 f"{_tail(work / 'sim.log')}") from None
     if not result_file.exists():
-        raise SimulatorError(f"{b.simulator} simulation produced no results; see {work / 'sim.log'}")
-    result = json.loads(result_file.read_text())
-    shutil.rmtree(work, ignore_errors=True)
-    return result
+        raise SimulatorError(f"{b.simulator} simulation produced no results: "
+                             f"{_tail(work / 'sim.log')}")
+    return json.loads(result_file.read_text())
+
+
+def _tail(log: Path) -> str:
+    return " / ".join(log.read_text().strip().splitlines()[-3:]) if log.exists() else "no log"

@@ -108,11 +108,12 @@ def run_activation_rtl(config: Config, acc, *, bias, qm, shift, zero_point: int,
     def per_col(v):
         return np.tile(np.broadcast_to(np.asarray(v, np.int64), (a.cols,)), (T, 1))
 
-    fields = ["in_valid", "in_data", "bias", "qm", "shift", "zp", "act_min", "act_max", "relu"]
+    fields = ["in_valid", "in_data", "bias", "qm", "shift", "zp", "act_min", "act_max", "relu",
+              "fp"]
     stim = make_dataclass("ActivationStimulus", fields)(
         np.r_[np.ones(n, bool), np.zeros(2, bool)], np.vstack([acc, np.zeros((2, a.cols))]),
         per_col(bias), per_col(qm), per_col(shift), np.full(T, zero_point),
-        np.full(T, act_min), np.full(T, act_max), np.full(T, int(relu)),
+        np.full(T, act_min), np.full(T, act_max), np.full(T, int(relu)), np.zeros(T, np.int64),
     )
     p = activation_params(config)
     out_shape = Shape.cast(p["out_shape"])

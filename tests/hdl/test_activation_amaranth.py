@@ -12,10 +12,10 @@ from sim.amaranth_sim import replay
 from tpu.config import int_range
 from tpu.quant.requant import quantize_multiplier, requant_fixed, wrap_int32
 
-FIELDS = ["in_valid", "in_data", "bias", "qm", "shift", "zp", "act_min", "act_max", "relu"]
+FIELDS = ["in_valid", "in_data", "bias", "qm", "shift", "zp", "act_min", "act_max", "relu", "fp"]
 
 
-def run_unit(acc, bias, qm, shift, zp, lo, hi, relu, out_bits, out_signed):
+def run_unit(acc, bias, qm, shift, zp, lo, hi, relu, out_bits, out_signed, fp=0):
     n, cols = acc.shape
     T = n + 2
 
@@ -25,7 +25,7 @@ def run_unit(acc, bias, qm, shift, zp, lo, hi, relu, out_bits, out_signed):
     stim = dataclasses.make_dataclass("S", FIELDS)(
         np.r_[np.ones(n, bool), np.zeros(2, bool)], np.vstack([acc, np.zeros((2, cols), np.int64)]),
         rows(bias), rows(qm), rows(shift), np.full(T, zp), np.full(T, lo), np.full(T, hi),
-        np.full(T, int(relu)))
+        np.full(T, int(relu)), np.full(T, fp))
     unit = ActivationUnit(cols=cols, out_shape=operand_shape(out_bits, out_signed))
     out = replay(unit, stim, {"out_valid": (1, 1, False), "out_data": (cols, out_bits, out_signed)})
     valid = out["out_valid"][:, 0].astype(bool)

@@ -1,8 +1,9 @@
 """The Verilog (cocotb, on Verilator and Icarus) against the Python cycle model.
 
 Each test replays the stimulus the cycle model saw and checks that every result row leaves
-on the same cycle with the same value. A few fixed designs are built once (cached in
-build/sim/) and many stimuli run through each. A missing simulator fails with what to install.
+on the same cycle with the same value. A few fixed designs are built once (cached in the
+per-user simulator cache) and many stimuli run through each. A missing simulator fails with
+what to install.
 """
 
 import dataclasses
@@ -130,3 +131,17 @@ def test_missing_simulator_names_what_to_install(monkeypatch):
         runner.check_simulator("icarus")
     with pytest.raises(runner.SimulatorError, match="apt-get install g\\+\\+"):
         runner.check_simulator("verilator")
+
+
+def test_interrupted_simulation_leaves_no_scratch_folder(tmp_path, monkeypatch):
+    """Ctrl-C during a run: its scratch folder (io.json, logs) is removed all the same."""
+    monkeypatch.setattr(runner.tempfile, "tempdir", str(tmp_path))
+
+    def interrupted(*args, **kwargs):
+        assert list(tmp_path.iterdir())  # the scratch folder exists while the run goes on
+        raise KeyboardInterrupt
+    monkeypatch.setattr(runner, "_run_in", interrupted)
+    build = runner.Build("verilator", tmp_path / "nowhere", False)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(build, {"x_valid": [0]}, [])
+    assert list(tmp_path.iterdir()) == []

@@ -33,9 +33,10 @@ def register(sub) -> None:
     p.add_argument("--input", metavar="X.npy", help="input batch (float, the model's input shape)")
     p.add_argument("--calib", metavar="X.npy", help="calibration batch to quantize a float model")
     p.add_argument("--output", type=OutputFile, metavar="Y.npy", help="write the model's output")
-    p.add_argument("--backend", choices=BACKENDS, default="fast",
-                   help="fast (tile level), cycle (per-cycle model) or rtl (matrix unit simulated "
-                        "from the Verilog; with --requant fixed the activation unit too)")
+    p.add_argument("--backend", choices=(*BACKENDS, "machine"), default="fast",
+                   help="fast (tile level), cycle (per-cycle array model), machine (the whole "
+                        "program on the cycle-level Python machine) or rtl (the whole program on "
+                        "the RTL machine, free-running in Verilator)")
     p.add_argument("--requant", choices=("float", "fixed"), default="float",
                    help="float: onnxruntime/MLAS float32 requantization (bit-exact with ORT); "
                         "fixed: gemmlowp int32 multiplier + shift (TFLite reference kernels)")

@@ -60,10 +60,11 @@ class RunResult:
     program: Program
     tensors: dict = field(default_factory=dict, repr=False)
     numerics: Numerics = Numerics()
+    machine: object = None  # tpu.machine.MachineRun (backends "machine" and "rtl")
 
     def report(self) -> dict:
         cfg = self.program.config
-        return {
+        out = {
             "config": cfg.to_dict(),
             "model": self.program.name,
             "batch": self.program.batch,
@@ -73,6 +74,14 @@ class RunResult:
             "totals": self.totals,
             "area_mm2": area(cfg).to_dict(),
         }
+        if self.machine is not None:
+            out["machine"] = self.machine.summary()
+            if self.machine.rtl is not None:
+                out["rtl"] = self.machine.rtl
+        return out
+
+
+MACHINE_BACKENDS = ("machine", "rtl")  # the whole program, cycle by cycle (tpu.machine)
 
 
 def run_program(program: Program, x, *, backend: str = "fast", requant: str = "float",
@@ -80,12 +89,17 @@ def run_program(program: Program, x, *, backend: str = "fast", requant: str = "f
                 progress: Callable[[int, int], None] | None = None, values: bool = True) -> RunResult:
     """Run ``program`` on the inputs ``x``. ``values=False`` reports the same timing, traffic and
     energy without computing a value (every duration and count follows from the shapes alone:
-    the layers' GEMMs are planned from their MATMUL tiles), and returns no outputs."""
+    the layers' GEMMs are planned from their MATMUL tiles), and returns no outputs.
+    ``backend="machine"`` or ``"rtl"``: values and cycles from the whole machine (tpu.machine)."""
     config = program.config
     nx = Numerics(requant, saturate_pairs, config.array.acc_bits)
     graph = program.notes["graph"]
     xs = graph.check_inputs(x)
     env = dict(zip(graph.inputs, xs, strict=True))
+    machine = _on_machine(program, xs, backend, nx, waves) if backend in MACHINE_BACKENDS else None
+    want = values
+    if machine is not None:  # its values and cycles; activity and traffic from the program's tiles
+        values, backend = False, "fast"
     durations: dict[int, int] = {}
     counts: dict[int, Counts] = {}
     by_layer: dict[int, list[int]] = {}
@@ -117,11 +131,23 @@ def run_program(program: Program, x, *, backend: str = "fast", requant: str = "f
             raise TpuError(f"node {node.name!r} ({node.op}): {type(exc).__name__}: {exc}") from None
         if progress:
             progress(layer.index + 1, len(program.layers))
-    starts, ends, binding = _scoreboard(program, durations)
-    layers = _layer_stats(program, starts, ends, binding, durations, counts, by_layer)
-    outputs = [env[o] for o in graph.outputs] if values else []
-    return RunResult(outputs, layers, _totals(layers, config, max(ends, default=0)), program,
-                     env if values else {}, nx)
+    if machine is None:
+        starts, ends, binding = _scoreboard(program, durations)
+        attributed = _attribute(program, _critical_path(starts, ends, binding), starts, ends)
+        cycles = max(ends, default=0)
+    else:
+        attributed, cycles, env = machine.layer_cycles(), machine.cycles, machine.tensors
+    layers = _layer_stats(program, attributed, durations, counts, by_layer)
+    outputs = [env[o] for o in graph.outputs] if want else []
+    return RunResult(outputs, layers, _totals(layers, config, cycles), program, env if want else {},
+                     nx, machine)
+
+
+def _on_machine(program: Program, xs, backend: str, nx: Numerics, waves):
+    """The whole program on the cycle-level Python machine or its RTL (tpu.machine)."""
+    from tpu.machine import run as run_machine
+
+    return run_machine(program, xs, backend=backend, numerics=nx, waves=waves)
 
 
 def _nbytes(program: Program, tensor: str) -> int:
@@ -179,41 +205,8 @@ def _run_matmul(program, layer, args, matmuls, backend, nx: Numerics, waves):
     if nx.saturate_pairs and node.u8s8():
         # onnxruntime's AVX2 (no VNNI) kernel saturates pairs of products: its values, our timing
         acc = node.accumulate(args, nx)
-    if backend == "rtl" and nx.requant == "fixed":  # the activation unit's own arithmetic
-        y = _activate_on_rtl(config, acc, node, waves)
-    else:
-        y = node.requantize(acc, nx.requant)  # (rows, channels): channel axis 1
+    y = node.requantize(acc, nx.requant)  # (rows, channels): channel axis 1
     return node.to_output(y, [a.shape for a in args]), r.plan
-
-
-def _activate_on_rtl(config, acc: np.ndarray, node, waves) -> np.ndarray:
-    """Rows of accumulators (M, channels) through the RTL activation unit (gemmlowp fixed
-    point), C channels at a time. The unit emits the array's operand encoding, so zero point
-    and clamp move by the same offset the next layer's operands use, and back afterwards."""
-    from tpu.compiler.operands import choose_offset
-    from tpu.rtl import run_activation_rtl
-
-    a = config.array
-    q = node.out_q
-    d = choose_offset(q.qmin, q.qmax, a.act_bits, a.act_signed, "activations", node.name)
-    qm, shift = node.multiplier_fixed()
-    lo, hi = node.output_range()  # a fused ReLU is the raised floor
-    rows, channels = acc.shape
-    qm = np.broadcast_to(np.asarray(qm, np.int64), (channels,))
-    shift = np.broadcast_to(np.asarray(shift, np.int64), (channels,))
-    y = np.empty_like(acc)
-    for c0 in range(0, channels, a.cols):
-        width = min(a.cols, channels - c0)
-
-        def block(v, fill=0, c0=c0, width=width):
-            return np.concatenate([v[..., c0 : c0 + width],
-                                   np.full(v.shape[:-1] + (a.cols - width,), fill, np.int64)], axis=-1)
-
-        out = run_activation_rtl(config, block(acc), bias=0, qm=block(qm), shift=block(shift),
-                                 zero_point=int(q.zero_point) + d, act_min=lo + d, act_max=hi + d,
-                                 waves=waves)
-        y[:, c0 : c0 + width] = out[:, :width] - d
-    return y
 
 
 def _scoreboard(program: Program, durations: dict[int, int]):
@@ -247,16 +240,22 @@ def _critical_path(starts, ends, binding) -> list[int]:
     return path
 
 
-def _layer_stats(program, starts, ends, binding, durations, counts, by_layer) -> tuple[LayerStats, ...]:
-    config = program.config
-    pes = config.array.rows * config.array.cols
+def _attribute(program, path, starts, ends) -> tuple[dict[int, int], dict[int, int]]:
+    """Cycles on the critical path per layer, and of those the DMA's (waiting for DRAM)."""
     cp_cycles: dict[int, int] = {}
     cp_dma: dict[int, int] = {}
-    for i in _critical_path(starts, ends, binding):
+    for i in path:
         ins = program.instrs[i]
         cp_cycles[ins.layer] = cp_cycles.get(ins.layer, 0) + ends[i] - starts[i]
         if ins.unit == "dma":
             cp_dma[ins.layer] = cp_dma.get(ins.layer, 0) + ends[i] - starts[i]
+    return cp_cycles, cp_dma
+
+
+def _layer_stats(program, attributed, durations, counts, by_layer) -> tuple[LayerStats, ...]:
+    config = program.config
+    pes = config.array.rows * config.array.cols
+    cp_cycles, cp_dma = attributed
     stats = []
     for layer in program.layers:
         ids = by_layer.get(layer.index, [])

@@ -1,0 +1,657 @@
+"""The assembler: a compiled ``Program`` and its layer data become a machine image.
+
+The image is a list of steps, run in order:
+
+* :class:`Segment` — instruction streams for the machine (DMA, matrix unit, activation unit),
+  run from reset to HALT. Every Conv/Gemm layer runs in a segment.
+* :class:`HostStep` — an op the machine has no RTL for (QLinearAdd's float32 arithmetic,
+  pooling, Quantize/Dequantize, ...) or the im2col of a layer whose activations do not fit the
+  unified buffer. The host reads its inputs from DRAM and writes its result to DRAM between
+  segments; it costs no machine cycles and is listed in the run's ``host`` record.
+
+Memory layout. DRAM holds weights (per group and block of C output columns, k × cols
+row-major, in the array's operand encoding), the activation unit's constants (per block of C
+columns: C int32 biases with the zero-point terms folded in, C int32 multipliers, C int8
+shifts) and every tensor that crosses a segment boundary. Activation tensors are NHWC (a 2-D
+tensor is rows × columns), stored in the array's operand encoding (value + offset, see
+``tpu.compiler.operands``), one byte per value. A Gemm reading a flattened NCHW tensor gets its
+weight rows permuted to NHWC order (exact: the same products summed in another order).
+
+Inside a segment the unified buffer holds the tensors (first-fit allocation; an instruction
+that overwrites a freed region waits for that region's last readers), the weight buffer and the
+PARAM memory alternate halves, and the accumulators alternate halves per MATMUL. Every wait
+is derived from these resources, so the streams run as concurrently as the data allow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tpu.compiler import ir, reference
+from tpu.compiler.operands import choose_offset
+from tpu.errors import ShapeError, TpuError
+from tpu.machine import isa
+from tpu.machine.params import PARAM_BYTES_PER_COL, MachineParams
+
+ALIGN = 64
+
+
+class AssemblyError(TpuError):
+    """The program cannot be laid out on this machine (named layer and resource)."""
+
+
+@dataclass
+class Home:
+    """Where a tensor's bytes are: NHWC (``shape`` is the model's NCHW/2-D shape)."""
+
+    shape: tuple[int, ...]
+    offset: int  # array encoding: stored = value + offset
+    dram: int | None = None
+    flat_from: tuple[int, ...] | None = None  # a flattened 4-D tensor: the 4-D shape
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass
+class Segment:
+    layers: list[int]
+    streams: dict[str, list[isa.Instr]] = field(default_factory=dict)
+
+    def words(self) -> dict[str, list[int]]:
+        return {u: [isa.encode(i) for i in self.streams[u]] for u in isa.UNITS}
+
+
+@dataclass
+class HostStep:
+    layer: int
+    kind: str  # "op" (run the node) or "im2col" (patch matrix of a streamed layer's input)
+    node: ir.Node
+    elements: int = 0  # values the host produced
+
+
+@dataclass
+class Image:
+    params: MachineParams
+    steps: list
+    dram: np.ndarray  # initial contents
+    homes: dict[str, Home]
+    patches: dict[int, int]  # layer -> DRAM address of its host-made patch matrix
+    program: object
+    alias: dict[str, str]  # a flatten view -> the tensor whose bytes it shares
+
+    def home(self, name: str) -> Home:
+        return _view_home(self.homes, self.alias, self.program, name)
+
+
+def _root(alias: dict[str, str], name: str) -> str:
+    while name in alias:
+        name = alias[name]
+    return name
+
+
+def _view_home(homes: dict[str, Home], alias: dict[str, str], program, name: str) -> Home:
+    """A tensor's home; a flatten view reads its root's NHWC bytes as rows."""
+    root = _root(alias, name)
+    h = homes[root]
+    if root == name:
+        return h
+    shape = next(layer.out_shape for layer in program.layers if layer.node.output == name)
+    return Home((program.batch, *shape[1:]), h.offset, h.dram,
+                h.shape if len(h.shape) == 4 else h.flat_from)
+
+
+def out_qparams(node: ir.Node):
+    for attr in ("out_q", "q"):
+        q = getattr(node, attr, None)
+        if q is not None:
+            return q
+    return None
+
+
+class _Dram:
+    def __init__(self):
+        self.chunks: list[tuple[int, bytes]] = []
+        self.top = 0
+
+    def alloc(self, nbytes: int, data: bytes | None = None) -> int:
+        addr = self.top
+        self.top = -(-(addr + max(nbytes, 1)) // ALIGN) * ALIGN
+        if data is not None:
+            self.chunks.append((addr, data))
+        return addr
+
+    def image(self) -> np.ndarray:
+        mem = np.zeros(self.top, np.uint8)
+        for addr, data in self.chunks:
+            mem[addr: addr + len(data)] = np.frombuffer(data, np.uint8)
+        return mem
+
+
+Waits = dict  # unit -> count
+
+
+def _join(*waits: Waits) -> Waits:
+    out: Waits = {}
+    for w in waits:
+        for u, n in w.items():
+            out[u] = max(out.get(u, 0), n)
+    return out
+
+
+class _Ub:
+    """First-fit allocator; a freed region remembers who must finish before it is rewritten."""
+
+    def __init__(self, size: int):
+        self.free = [(0, size, {})]
+
+    def alloc(self, nbytes: int, what: str) -> tuple[int, Waits]:
+        nbytes = max(nbytes, 1)
+        for i, (lo, hi, w) in enumerate(self.free):
+            if hi - lo >= nbytes:
+                self.free[i] = (lo + nbytes, hi, w)
+                return lo, dict(w)
+        biggest = max((hi - lo for lo, hi, _ in self.free), default=0)
+        raise AssemblyError(f"{what}: {nbytes} bytes do not fit the unified buffer beside what "
+                            f"the segment keeps there (largest free block {biggest} bytes); "
+                            f"raise [memory] unified_buffer_bytes")
+
+    def release(self, lo: int, nbytes: int, waits: Waits) -> None:
+        blocks = sorted([*self.free, (lo, lo + max(nbytes, 1), dict(waits))])
+        merged = [blocks[0]]
+        for b in blocks[1:]:
+            if b[0] == merged[-1][1]:
+                merged[-1] = (merged[-1][0], b[1], _join(merged[-1][2], b[2]))
+            else:
+                merged.append(b)
+        self.free = [(lo, hi, w) for lo, hi, w in merged if hi > lo]
+
+
+class _Streams:
+    def __init__(self):
+        self.streams = {u: [] for u in isa.UNITS}
+
+    def emit(self, op: str, waits: Waits, tag: int, **fields) -> Waits:
+        u = isa.UNIT_OF[op]
+        ins = isa.make(op, waits=tuple(waits.get(x, 0) for x in isa.UNITS), tag=tag, **fields)
+        self.streams[u].append(ins)
+        return {u: len(self.streams[u])}
+
+    def halt(self) -> dict[str, list[isa.Instr]]:
+        final = tuple(len(self.streams[u]) for u in isa.UNITS)
+        return {u: [*self.streams[u], isa.make("HALT", waits=final)] for u in isa.UNITS}
+
+
+def assemble(program, params: MachineParams | None = None, *, requant: str = "float") -> Image:
+    """Lay the program out on the machine: DRAM contents, segments and host steps.
+    ``requant``: the activation unit's scheme, "float" (onnxruntime MLAS) or "fixed" (gemmlowp)."""
+    if requant not in ("float", "fixed"):
+        raise AssemblyError(f"requant must be 'float' or 'fixed', got {requant!r}")
+    config = program.config
+    p = params or MachineParams.from_config(config)
+    return _Assembler(program, p, requant).run()
+
+
+class _Assembler:
+    def __init__(self, program, p: MachineParams, requant: str):
+        self.program, self.p, self.requant = program, p, requant
+        self.graph_inputs = tuple(program.notes["inputs"])
+        self.graph_outputs = tuple(program.notes["outputs"])
+        self.dram = _Dram()
+        self.homes: dict[str, Home] = {}
+        self.alias: dict[str, str] = {}
+        self.patches: dict[int, int] = {}
+        layers = program.layers
+        for layer in layers:
+            if isinstance(layer.node, ir.Reshape) and self._is_view(layer):
+                self.alias[layer.node.output] = self._root(layer.node.inputs[0])
+        self.consumers: dict[str, list[int]] = {}  # by root tensor; views are not consumers
+        for layer in layers:
+            if layer.node.output in self.alias:
+                continue
+            for t in layer.node.inputs:
+                self.consumers.setdefault(self._root(t), []).append(layer.index)
+
+    def _root(self, name: str) -> str:
+        return _root(self.alias, name)
+
+    def _is_view(self, layer) -> bool:
+        node = layer.node  # flattening NHWC bytes to rows changes nothing in memory
+        return node.flatten_axis == 1 or (node.shape is not None and len(node.shape) == 2
+                                          and node.shape[1] == -1)
+
+    # -- plan --------------------------------------------------------------------------------
+
+    def _streamed(self, layer) -> bool:
+        """The compiler's residency rule: input and output together exceed the unified buffer."""
+        ins = sum(int(np.prod(self._shape(t))) for t in layer.node.inputs)
+        return ins + int(np.prod(layer.out_shape)) > self.p.ub_bytes
+
+    def _shape(self, name):
+        b = self.program.batch
+        return (b, *self.program_shapes[name][1:])
+
+    def run(self) -> Image:
+        prog = self.program
+        self.program_shapes = {}
+        for layer in prog.layers:
+            self.program_shapes[layer.node.output] = layer.out_shape
+        for name in self.graph_inputs:
+            self.program_shapes.setdefault(name, None)
+        steps: list = []
+        current: list[int] = []
+
+        def flush():
+            if current:
+                steps.append(list(current))
+                current.clear()
+
+        for layer in prog.layers:
+            node = layer.node
+            if layer.kind == "matmul":
+                if _needs_rowsum(layer):
+                    raise AssemblyError(
+                        f"layer {layer.name!r}: weight zero points need the Σx column, which the "
+                        f"machine's activation unit does not combine; quantize weights "
+                        f"symmetrically or use the fast/cycle backends")
+                if self._streamed(layer):
+                    flush()
+                    steps.append(HostStep(layer.index, "im2col", node))
+                    steps.append([layer.index])
+                else:
+                    current.append(layer.index)
+            elif layer.kind == "view" and node.output in self.alias:
+                continue
+            else:
+                flush()
+                steps.append(HostStep(layer.index, "op", node))
+        flush()
+        self.segment_of = {}
+        for s, step in enumerate(steps):
+            if isinstance(step, list):
+                for i in step:
+                    self.segment_of[i] = s
+        out = []
+        for s, step in enumerate(steps):
+            if isinstance(step, HostStep):
+                self._host_home(step)
+                out.append(step)
+            else:
+                out.append(self._segment(s, step))
+        return Image(self.p, out, self.dram.image(), self.homes, self.patches, prog, self.alias)
+
+    # -- homes -------------------------------------------------------------------------------
+
+    def _offset(self, q) -> int:
+        return choose_offset(q.qmin, q.qmax, self.p.act_bits, self.p.act_signed, "activations",
+                             "tensor")
+
+    def _needs_dram(self, tensor: str, segment: int | None) -> bool:
+        if tensor in self.graph_outputs:
+            return True
+        return any(self.segment_of.get(c) != segment for c in self.consumers.get(tensor, []))
+
+    def _host_home(self, step: HostStep) -> None:
+        node, layer = step.node, self.program.layers[step.layer]
+        if step.kind == "im2col":
+            m = layer.m
+            kg = layer.k
+            nbytes = m * kg * layer.groups
+            self.patches[layer.index] = self.dram.alloc(nbytes)
+            step.elements = nbytes
+            return
+        q = out_qparams(node)
+        shape = layer.out_shape
+        step.elements = int(np.prod(shape)) if shape else 0
+        if q is None or isinstance(node, ir.Dequantize) or not self._needs_dram(node.output, None):
+            return
+        home = Home(tuple(shape), self._offset(q))
+        home.dram = self.dram.alloc(home.nbytes)
+        self.homes[node.output] = home
+
+    def home(self, name: str) -> Home:
+        return _view_home(self.homes, self.alias, self.program, name)
+
+    # -- segments ----------------------------------------------------------------------------
+
+    def _segment(self, s: int, layer_ids: list[int]) -> Segment:
+        st = _Streams()
+        ub = _Ub(self.p.ub_bytes)
+        res = _Resources(self.p)
+        resident: dict[str, tuple[int, Waits, list]] = {}  # tensor -> (ub addr, ready, readers)
+        for li in layer_ids:
+            layer = self.program.layers[li]
+            if li in self.patches:
+                self._streamed_layer(st, ub, res, layer)
+            else:
+                self._resident_layer(st, ub, res, layer, resident, s)
+        return Segment(layer_ids, st.halt())
+
+    def _params(self, layer) -> tuple[bytes, list[int]]:
+        """The layer's activation-unit constants, per (group, block of C columns)."""
+        C = self.p.cols
+        node = layer.node
+        qm, shift = reference.multiplier_fixed(node)
+        total = sum(m.n for m in layer.mapped)
+        if self.requant == "float":  # the float32 multiplier's bits take the qm slot
+            mf = np.broadcast_to(np.asarray(reference.multiplier_float(node), np.float32), (total,))
+            qm, shift = mf.view(np.int32), np.zeros(total, np.int64)
+        qm = np.broadcast_to(np.asarray(qm, np.int64), (total,))
+        shift = np.broadcast_to(np.asarray(shift, np.int64), (total,))
+        if np.any(shift < -32) or np.any(shift > 31):
+            raise AssemblyError(f"layer {layer.name!r}: a requantization shift leaves [-32, 31]")
+        parts, offsets = [], []
+        pos = 0
+        for g, mapped in enumerate(layer.mapped):
+            n = mapped.n
+            for c0 in range(0, n, C):
+                cols = min(C, n - c0)
+                ch = slice(g * n + c0, g * n + c0 + cols)
+                bias = np.zeros(C, "<i4")
+                q = np.zeros(C, "<i4")
+                sh = np.zeros(C, np.int8)
+                bias[:cols] = mapped.bias[c0: c0 + cols]
+                q[:cols] = qm[ch]
+                sh[:cols] = shift[ch]
+                parts.append(bias.tobytes() + q.tobytes() + sh.tobytes())
+                offsets.append(pos)
+                pos += PARAM_BYTES_PER_COL * C
+        data = b"".join(parts)
+        if len(data) > self.p.param_bytes // 2:
+            raise AssemblyError(f"layer {layer.name!r}: {total} output channels exceed the "
+                                f"activation unit's constant memory")
+        return data, offsets
+
+    def _weights(self, layer, flat_from) -> list[list[tuple[int, int, int]]]:
+        """Per group, per block of C columns: (DRAM address, cols, bytes) of k × cols weights."""
+        C, wbits = self.p.cols, self.p.weight_bits
+        out = []
+        for mapped in layer.mapped:
+            w = np.asarray(mapped.w, np.int64)
+            if flat_from is not None and isinstance(layer.node, ir.Gemm):
+                _, c, h, wd = flat_from
+                # machine row (y, x, c) holds the model's row c·H·W + y·W + x
+                perm = np.arange(c * h * wd).reshape(c, h, wd).transpose(1, 2, 0).reshape(-1)
+                w = w[perm]
+            parts = []
+            for c0 in range(0, w.shape[1], C):
+                cols = min(C, w.shape[1] - c0)
+                parts.append((cols, (w[:, c0: c0 + cols] & ((1 << wbits) - 1)).astype(np.uint8)
+                              .tobytes()))
+            base = self.dram.alloc(sum(len(d) for _, d in parts), b"".join(d for _, d in parts))
+            blocks, pos = [], base  # contiguous: a weight set is one DMA
+            for cols, data in parts:
+                blocks.append((pos, cols, len(data)))
+                pos += len(data)
+            out.append(blocks)
+        return out
+
+    def _weight_sets(self, layer, blocks) -> list[list[int]]:
+        half = self.p.wb_bytes // 2
+        sets, cur, size = [], [], 0
+        for i, (_, _, nbytes) in enumerate(blocks):
+            if nbytes > half:
+                raise AssemblyError(
+                    f"layer {layer.name!r}: one block of {self.p.cols} weight columns "
+                    f"({nbytes} bytes, K = {layer.k}) does not fit half the weight buffer "
+                    f"({half} bytes); raise [memory] weight_buffer_bytes")
+            if size + nbytes > half:
+                sets.append(cur)
+                cur, size = [], 0
+            cur.append(i)
+            size += nbytes
+        sets.append(cur)
+        return sets
+
+    def _out_fields(self, layer) -> dict:
+        node = layer.node
+        q = node.out_q
+        d = self._offset(q)
+        lo, hi = reference.output_range(node)
+        return dict(zp=int(q.zero_point) + d, act_min=lo + d, act_max=hi + d, relu=0,
+                    fp=int(self.requant == "float")), d
+
+    def _resident_layer(self, st: _Streams, ub: _Ub, res, layer, resident, s) -> None:
+        p = self.p
+        node, tag = layer.node, layer.index
+        xname = self._root(node.inputs[0])
+        xhome = self.home(node.inputs[0])
+        if xname in resident:
+            xaddr, x_ready, x_readers = resident[xname]
+        else:
+            xaddr, war = ub.alloc(xhome.nbytes, f"layer {layer.name!r} input")
+            if xhome.dram is None:
+                raise AssemblyError(f"tensor {xname!r} has no DRAM copy (assembler bug)")
+            x_ready = st.emit("READ_HOST", war, tag, dram=xhome.dram, chip=xaddr,
+                              nbytes=xhome.nbytes, mem=isa.MEMS["ub"])
+            x_readers = []
+            resident[xname] = (xaddr, x_ready, x_readers)
+        out_fields, d_out = self._out_fields(layer)
+        ybytes = int(np.prod(layer.out_shape))
+        yaddr, y_war = ub.alloc(ybytes, f"layer {layer.name!r} output")
+        pdata, poffs = self._params(layer)
+        pbase, p_war = res.param_half()
+        p_ready = st.emit("READ_HOST", p_war, tag, dram=self.dram.alloc(len(pdata), pdata),
+                          chip=pbase, nbytes=len(pdata), mem=isa.MEMS["param"])
+        blocks = self._weights(layer, xhome.flat_from)
+        geo = self._geometry(layer, xhome, xaddr)
+        n_total = sum(m.n for m in layer.mapped)
+        chunk = p.acc_rows
+        pi = 0
+        last_mm: Waits = {}
+        last_act: Waits = {}
+        for g, gblocks in enumerate(blocks):
+            og = layer.mapped[g].n
+            mapped = layer.mapped[g]
+            if mapped.dx != xhome.offset:
+                raise AssemblyError(f"layer {layer.name!r}: input encoding offset mismatch")
+            for wset in self._weight_sets(layer, gblocks):
+                wbase, w_war = res.wb_half()
+                set_addr = gblocks[wset[0]][0]
+                set_bytes = sum(gblocks[i][2] for i in wset)
+                w_ready = st.emit("READ_WEIGHTS", w_war, tag, dram=set_addr, chip=wbase,
+                                  nbytes=set_bytes, mem=isa.MEMS["wb"])
+                for m0 in range(0, layer.m, chunk):
+                    rows = min(chunk, layer.m - m0)
+                    woff = 0
+                    for i in wset:
+                        _, cols, nbytes = gblocks[i]
+                        c0 = (i) * p.cols
+                        acc, a_war = res.acc_half()
+                        mm = st.emit("MATMUL", _join(w_ready, x_ready, a_war), tag,
+                                     rows=rows, k=layer.k, cols=cols, wb=wbase + woff, acc=acc,
+                                     accumulate=0, pad=mapped.zx_star,
+                                     **geo(g, m0))
+                        woff += nbytes
+                        act = st.emit("ACTIVATE", _join(mm, p_ready, y_war), tag, rows=rows,
+                                      acc=acc, cols=cols, ub=yaddr + m0 * n_total + g * og + c0,
+                                      stride=n_total, param=pbase + poffs[pi + i], **out_fields)
+                        res.used_acc(act)
+                        last_mm, last_act = mm, act
+                res.used_wb(last_mm)
+            pi += len(gblocks)
+        res.used_param(last_act)
+        x_readers.append(last_mm)
+        yname = node.output
+        y_readers: list = []
+        resident[yname] = (yaddr, last_act, y_readers)
+        seg = self.segment_of[layer.index]
+        if self._needs_dram(yname, seg):
+            q = node.out_q
+            home = Home(tuple(layer.out_shape), self._offset(q))
+            home.dram = self.dram.alloc(ybytes)
+            self.homes[yname] = home
+            y_readers.append(st.emit("WRITE_HOST", last_act, tag, dram=home.dram, chip=yaddr,
+                                     nbytes=ybytes, mem=isa.MEMS["ub"]))
+        else:
+            self.homes[yname] = Home(tuple(layer.out_shape), d_out)
+        # free what no later layer of this segment reads
+        for name in (xname, yname):
+            later = [c for c in self.consumers.get(name, []) if c > layer.index
+                     and self.segment_of.get(c) == seg]
+            if not later and name in resident:
+                addr, written, readers = resident.pop(name)
+                ub.release(addr, self.home(name).nbytes, _join(written, *readers))
+
+    def _geometry(self, layer, xhome: Home, xaddr: int):
+        """im2col fields of a MATMUL streaming rows from ``m0`` of group ``g``."""
+        node = layer.node
+        if isinstance(node, ir.Conv):
+            _, C, H, W = xhome.shape
+            kh, kw = node.weight.shape[2:]
+            (sh, sw), (dh, dw) = node.strides, node.dilations
+            if sh != sw or dh != dw:
+                raise AssemblyError(f"layer {layer.name!r}: the machine's im2col walks square "
+                                    f"strides and dilations, not {node.strides}/{node.dilations}")
+            s, dil = sh, dh
+            pt, pl = node.pads[0], node.pads[1]
+            _, _, Ho, Wo = layer.out_shape
+            cg = C // node.group
+            e_dx = dil * C
+            e_dy = dil * W * C - (kw - 1) * dil * C
+            e_c = 1 - (kh - 1) * dil * W * C - (kw - 1) * dil * C
+
+            def geo(g, m0):
+                b, rem = divmod(m0, Ho * Wo)
+                oy, ox = divmod(rem, Wo)
+                y0, x0 = oy * s - pt, ox * s - pl
+                return dict(pix=xaddr + g * cg + ((b * H + y0) * W + x0) * C,
+                            d_ox=s * C, d_oy=s * W * C - (Wo - 1) * s * C,
+                            d_b=H * W * C - (Ho - 1) * s * W * C - (Wo - 1) * s * C,
+                            ox=ox, oy=oy, wo=Wo, ho=Ho, x0=x0, y0=y0, x_reset=-pl, y_reset=-pt,
+                            stride=s, w=W, h=H, kh=kh, kw=kw, dil=dil, e_dx=e_dx, e_dy=e_dy,
+                            e_c=e_c)
+            return geo
+        K = layer.k
+
+        def gemm_geo(g, m0):
+            return _rows_geometry(xaddr + m0 * K * layer.groups + g * K, K * layer.groups)
+        return gemm_geo
+
+    def _streamed_layer(self, st: _Streams, ub: _Ub, res, layer) -> None:
+        """A layer whose activations do not fit: patch rows stream in from the host-made
+        matrix in DRAM chunk by chunk, output rows stream out to DRAM."""
+        p = self.p
+        node, tag = layer.node, layer.index
+        G, K = layer.groups, layer.k
+        n_total = sum(m.n for m in layer.mapped)
+        row = G * K + n_total
+        nbuf = 2 if p.ub_bytes >= 2 * row else 1  # double-buffer the chunks where two fit
+        chunk = min(p.acc_rows, p.ub_bytes // (nbuf * row))
+        if chunk < 1:
+            raise AssemblyError(f"layer {layer.name!r}: one patch row and output row ({row} "
+                                f"bytes) do not fit the unified buffer; raise [memory] "
+                                f"unified_buffer_bytes")
+        in_buf = [ub.alloc(chunk * G * K, layer.name)[0] for _ in range(nbuf)] * (3 - nbuf)
+        out_buf = [ub.alloc(chunk * n_total, layer.name)[0] for _ in range(nbuf)] * (3 - nbuf)
+        in_war: list[Waits] = [{}, {}]
+        out_war: list[Waits] = [{}, {}]
+        out_fields, d_out = self._out_fields(layer)
+        pdata, poffs = self._params(layer)
+        pbase, p_war = res.param_half()
+        p_ready = st.emit("READ_HOST", p_war, tag, dram=self.dram.alloc(len(pdata), pdata),
+                          chip=pbase, nbytes=len(pdata), mem=isa.MEMS["param"])
+        blocks = self._weights(layer, None)
+        sets = [self._weight_sets(layer, gb) for gb in blocks]
+        once = sum(len(s) for s in sets) == 1
+        home = Home(tuple(layer.out_shape), self._offset(node.out_q))
+        home.dram = self.dram.alloc(home.nbytes)
+        self.homes[node.output] = home
+        patches = self.patches[layer.index]
+        w_loaded: Waits | None = None
+        wbase = 0
+        last_act: Waits = {}
+        for ci, m0 in enumerate(range(0, layer.m, chunk)):
+            rows = min(chunk, layer.m - m0)
+            s = ci % 2 if nbuf == 2 else 0
+            x_ready = st.emit("READ_HOST", in_war[s], tag, dram=patches + m0 * G * K,
+                              chip=in_buf[s], nbytes=rows * G * K, mem=isa.MEMS["ub"])
+            last_mm: Waits = {}
+            pi = 0
+            for g, gblocks in enumerate(blocks):
+                og = layer.mapped[g].n
+                for wset in sets[g]:
+                    if w_loaded is None or not once:
+                        wbase, w_war = res.wb_half()
+                        w_loaded = st.emit(
+                            "READ_WEIGHTS", w_war, tag, dram=gblocks[wset[0]][0], chip=wbase,
+                            nbytes=sum(gblocks[i][2] for i in wset), mem=isa.MEMS["wb"])
+                    woff = 0
+                    for i in wset:
+                        _, cols, nbytes = gblocks[i]
+                        acc, a_war = res.acc_half()
+                        mm = st.emit("MATMUL", _join(w_loaded, x_ready, a_war), tag, rows=rows,
+                                     k=K, cols=cols, wb=wbase + woff, acc=acc, accumulate=0,
+                                     pad=0, **_rows_geometry(in_buf[s] + g * K, G * K))
+                        woff += nbytes
+                        act = st.emit("ACTIVATE", _join(mm, p_ready, out_war[s]), tag, rows=rows,
+                                      acc=acc, cols=cols, ub=out_buf[s] + g * og + i * p.cols,
+                                      stride=n_total, param=pbase + poffs[pi + i], **out_fields)
+                        res.used_acc(act)
+                        last_mm, last_act = mm, act
+                    if not once:
+                        res.used_wb(last_mm)
+                pi += len(gblocks)
+            in_war[s] = last_mm
+            out_war[s] = st.emit("WRITE_HOST", last_act, tag, dram=home.dram + m0 * n_total,
+                                 chip=out_buf[s], nbytes=rows * n_total, mem=isa.MEMS["ub"])
+        res.used_param(last_act)
+        if once:
+            res.used_wb(last_mm)
+
+
+def _rows_geometry(base: int, row_stride: int) -> dict:
+    """Plain row-major streaming: row r at ``base + r·row_stride``, lane k at +k (stride 0 keeps
+    the bounds check at pixel (0, 0) of a 1×1 image)."""
+    big = (1 << 13) - 1
+    return dict(pix=base, d_ox=row_stride, d_oy=row_stride, d_b=row_stride, ox=0, oy=0, wo=big,
+                ho=big, x0=0, y0=0, x_reset=0, y_reset=0, stride=0, w=1, h=1, kh=1, kw=1, dil=1,
+                e_dx=0, e_dy=0, e_c=1)
+
+
+class _Resources:
+    """Halves of the weight buffer, PARAM memory and accumulators, with their last users."""
+
+    def __init__(self, p: MachineParams):
+        self.p = p
+        self.wb_next, self.param_next, self.acc_next = 0, 0, 0
+        self.wb_user: list[Waits] = [{}, {}]
+        self.param_user: list[Waits] = [{}, {}]
+        self.acc_user: list[Waits] = [{}, {}]
+
+    def wb_half(self) -> tuple[int, Waits]:
+        h = self.wb_next
+        self.wb_next ^= 1
+        self._wb_cur = h
+        return h * (self.p.wb_bytes // 2), self.wb_user[h]
+
+    def used_wb(self, waits: Waits) -> None:
+        self.wb_user[self._wb_cur] = waits
+
+    def param_half(self) -> tuple[int, Waits]:
+        h = self.param_next
+        self.param_next ^= 1
+        self._param_cur = h
+        return h * (self.p.param_bytes // 2), self.param_user[h]
+
+    def used_param(self, waits: Waits) -> None:
+        self.param_user[self._param_cur] = waits
+
+    def acc_half(self) -> tuple[int, Waits]:
+        h = self.acc_next
+        self.acc_next ^= 1
+        self._acc_cur = h
+        return h * self.p.acc_rows, self.acc_user[h]
+
+    def used_acc(self, waits: Waits) -> None:
+        self.acc_user[self._acc_cur] = waits
+
+
+def _needs_rowsum(layer) -> bool:
+    return any(m.rowsum for m in layer.mapped)
+
+
+__all__ = ["AssemblyError", "HostStep", "Image", "Segment", "ShapeError", "assemble"]
