@@ -64,6 +64,26 @@ def test_rtl_machine_narrow_dram_and_streamed_layers(simulator):
     assert r.segments >= 2
 
 
+@pytest.mark.parametrize("simulator", SIMULATORS)
+def test_rtl_machine_packed_depthwise_and_unsigned_activations(simulator):
+    """Block-diagonal depthwise packs and u8 activations that the multi-precision config declares
+    unsigned (the machine runs them on its native s8 operands) agree with the Python machine."""
+    from tests.machine.test_machine import depthwise_graph
+
+    config, params = design("wide")
+    assert config.array.multi_precision
+    rng = np.random.default_rng(8)
+    graph = depthwise_graph(rng, act_signed=False)
+    x = rng.normal(0, 1, (2, 5, 5, 5)).astype(np.float32)
+    program = compile_graph(graph, config, depthwise="packed").program(2)
+    assert len(program.layers[1].packs) == 2 and not program.layers[1].precision.act_signed
+    py = run(program, x, params=params)
+    rtl = run(program, x, backend="rtl", simulator=simulator, params=params)
+    np.testing.assert_array_equal(rtl.outputs[0], reference.evaluate(graph, x)[0])
+    np.testing.assert_array_equal(rtl.outputs[0], py.outputs[0])
+    assert rtl.cycles == py.cycles == rtl.rtl["dut_cycles"] and rtl.log == py.log
+
+
 @pytest.mark.xdist_group("verilator")
 def test_run_program_rtl_backend_reports_the_dut(tmp_path):
     """`backend="rtl"` through the compiler: totals.cycles is the DUT's counter, and the report

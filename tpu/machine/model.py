@@ -115,7 +115,8 @@ class Machine:
         halted = dict.fromkeys(isa.UNITS, False)
         core = StationaryCore(ArrayConfig(rows=R, cols=C, act_bits=p.act_bits,
                                           weight_bits=p.weight_bits, acc_bits=32,
-                                          act_signed=p.act_signed, weight_signed=p.weight_signed))
+                                          act_signed=p.act_signed, weight_signed=p.weight_signed,
+                                          multi_precision=False, packing=False))  # native PEs
         lat = p.dram_latency
         # DMA
         dma_ins, dma_beat, dma_beats, dma_idx = None, 0, 0, -1

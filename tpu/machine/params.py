@@ -38,6 +38,9 @@ class MachineParams:
         if a.dataflow != "ws":
             raise ConfigError(f"the machine backends run the weight-stationary array; dataflow "
                               f"{a.dataflow!r} runs on the fast and cycle backends only")
+        if a.format != "int":
+            raise ConfigError(f"the machine backends run integer PEs; format {a.format!r} runs on "
+                              f"the fast and cycle backends only")
         if a.act_bits > 8 or a.weight_bits > 8 or a.acc_bits != 32:
             raise ConfigError(
                 f"the machine backends hold one operand per byte and int32 accumulators: "
