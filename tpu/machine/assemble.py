@@ -490,7 +490,7 @@ class _Assembler:
         ybytes = size(layer.out_shape)
         yaddr, y_war = ub.alloc(ybytes, f"layer {layer.name!r} output")
         pdata, poffs = self._params(layer)
-        pbase, p_war = res.param_half()
+        pbase, p_war = res.param.take()
         p_ready = st.emit("READ_HOST", p_war, tag, dram=self.dram.alloc(len(pdata), pdata),
                           chip=pbase, nbytes=len(pdata), mem=isa.MEMS["param"])
         blocks = self._weights(layer, xhome.flat_from)
@@ -505,7 +505,7 @@ class _Assembler:
                 raise AssemblyError(f"layer {layer.name!r}: input encoding offset mismatch "
                                     f"(assembler bug)")
             for wset in self._weight_sets(layer, gblocks):
-                wbase, w_war = res.wb_half()
+                wbase, w_war = res.wb.take()
                 set_addr = gblocks[wset[0]][0]
                 set_bytes = sum(gblocks[i][2] for i in wset)
                 w_ready = st.emit("READ_WEIGHTS", w_war, tag, dram=set_addr, chip=wbase,
@@ -516,7 +516,7 @@ class _Assembler:
                     for i in wset:
                         _, cols, nbytes = gblocks[i]
                         c0 = i * p.cols
-                        acc, a_war = res.acc_half()
+                        acc, a_war = res.acc.take()
                         mm = st.emit("MATMUL", _join(w_ready, x_ready, a_war), tag,
                                      rows=rows, k=k, cols=cols, wb=wbase + woff, acc=acc,
                                      accumulate=0, pad=mapped.zx_star, **geo(g0, m0))
@@ -524,11 +524,11 @@ class _Assembler:
                         act = st.emit("ACTIVATE", _join(mm, p_ready, y_war), tag, rows=rows,
                                       acc=acc, cols=cols, ub=yaddr + m0 * n_total + o0 + c0,
                                       stride=n_total, param=pbase + poffs[pi + i], **out_fields)
-                        res.used_acc(act)
+                        res.acc.used(act)
                         last_mm, last_act = mm, act
-                res.used_wb(last_mm)
+                res.wb.used(last_mm)
             pi += len(gblocks)
-        res.used_param(last_act)
+        res.param.used(last_act)
         x_readers.append(last_mm)
         yname = node.output
         y_readers: list = []
@@ -605,7 +605,7 @@ class _Assembler:
         out_war: list[Waits] = [{}, {}]
         out_fields, d_out = self._out_fields(layer)
         pdata, poffs = self._params(layer)
-        pbase, p_war = res.param_half()
+        pbase, p_war = res.param.take()
         p_ready = st.emit("READ_HOST", p_war, tag, dram=self.dram.alloc(len(pdata), pdata),
                           chip=pbase, nbytes=len(pdata), mem=isa.MEMS["param"])
         packs = self._packs(layer)
@@ -639,14 +639,14 @@ class _Assembler:
             for (_, g0, k, o0), gblocks, gsets in zip(packs, blocks, sets, strict=True):
                 for wset in gsets:
                     if w_loaded is None or not once:
-                        wbase, w_war = res.wb_half()
+                        wbase, w_war = res.wb.take()
                         w_loaded = st.emit(
                             "READ_WEIGHTS", w_war, tag, dram=gblocks[wset[0]][0], chip=wbase,
                             nbytes=sum(gblocks[i][2] for i in wset), mem=isa.MEMS["wb"])
                     woff = 0
                     for i in wset:
                         _, cols, nbytes = gblocks[i]
-                        acc, a_war = res.acc_half()
+                        acc, a_war = res.acc.take()
                         mm = st.emit("MATMUL", _join(w_loaded, x_ready, a_war), tag, rows=rows,
                                      k=k, cols=cols, wb=wbase + woff, acc=acc, accumulate=0,
                                      pad=0, **_rows_geometry(in_buf[s] + g0 * K, G * K))
@@ -654,17 +654,17 @@ class _Assembler:
                         act = st.emit("ACTIVATE", _join(mm, p_ready, out_war[s]), tag, rows=rows,
                                       acc=acc, cols=cols, ub=out_buf[s] + o0 + i * p.cols,
                                       stride=n_total, param=pbase + poffs[pi + i], **out_fields)
-                        res.used_acc(act)
+                        res.acc.used(act)
                         last_mm, last_act = mm, act
                     if not once:
-                        res.used_wb(last_mm)
+                        res.wb.used(last_mm)
                 pi += len(gblocks)
             in_war[s] = last_mm
             pending = (s, m0, rows, last_act)
         flush()
-        res.used_param(last_act)
+        res.param.used(last_act)
         if once:
-            res.used_wb(last_mm)
+            res.wb.used(last_mm)
 
 
 def _rows_geometry(base: int, row_stride: int) -> dict:
@@ -676,42 +676,28 @@ def _rows_geometry(base: int, row_stride: int) -> dict:
                 e_dx=0, e_dy=0, e_c=1)
 
 
+class _Halves:
+    """A double-buffered resource (weight buffer, PARAM memory, accumulators): the halves
+    alternate, each remembering the instructions that used it last."""
+
+    def __init__(self, size: int):
+        self.size, self.next, self.cur = size, 0, 0
+        self.users: list[Waits] = [{}, {}]
+
+    def take(self) -> tuple[int, Waits]:
+        """The next half's base address and what must finish before it is overwritten."""
+        self.cur, self.next = self.next, self.next ^ 1
+        return self.cur * self.size, self.users[self.cur]
+
+    def used(self, waits: Waits) -> None:
+        self.users[self.cur] = waits
+
+
 class _Resources:
-    """Halves of the weight buffer, PARAM memory and accumulators, with their last users."""
-
     def __init__(self, p: MachineParams):
-        self.p = p
-        self.wb_next, self.param_next, self.acc_next = 0, 0, 0
-        self.wb_user: list[Waits] = [{}, {}]
-        self.param_user: list[Waits] = [{}, {}]
-        self.acc_user: list[Waits] = [{}, {}]
-
-    def wb_half(self) -> tuple[int, Waits]:
-        h = self.wb_next
-        self.wb_next ^= 1
-        self._wb_cur = h
-        return h * (self.p.wb_bytes // 2), self.wb_user[h]
-
-    def used_wb(self, waits: Waits) -> None:
-        self.wb_user[self._wb_cur] = waits
-
-    def param_half(self) -> tuple[int, Waits]:
-        h = self.param_next
-        self.param_next ^= 1
-        self._param_cur = h
-        return h * (self.p.param_bytes // 2), self.param_user[h]
-
-    def used_param(self, waits: Waits) -> None:
-        self.param_user[self._param_cur] = waits
-
-    def acc_half(self) -> tuple[int, Waits]:
-        h = self.acc_next
-        self.acc_next ^= 1
-        self._acc_cur = h
-        return h * self.p.acc_rows, self.acc_user[h]
-
-    def used_acc(self, waits: Waits) -> None:
-        self.acc_user[self._acc_cur] = waits
+        self.wb = _Halves(p.wb_bytes // 2)
+        self.param = _Halves(p.param_bytes // 2)
+        self.acc = _Halves(p.acc_rows)
 
 
 __all__ = ["AssemblyError", "HostStep", "Image", "Segment", "ShapeError", "assemble"]
