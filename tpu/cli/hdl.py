@@ -86,7 +86,7 @@ def run_area(args) -> int:
         mach = report["machine"]
         kib = sum(mach["sram_bytes"].values()) / 1024
         print(f"  whole machine   {mach['cells']:>12,} cells {mach['transistors']:>14,} transistors"
-              f"   (logic; {kib:,.0f} KiB of SRAM macros beside it)")
+              f"   (logic, native PEs; {kib:,.0f} KiB of SRAM macros beside it)")
     if "array" in report:
         arr = report["array"]
         print(f"  whole array     {arr['cells']:>12,} cells {arr['transistors']:>14,} transistors"
