@@ -81,6 +81,7 @@ def measure(size: int, cache: str) -> dict:
 def main(argv: list[str]) -> int:
     sizes = [int(a) for a in argv] or [8, 32]
     cache = os.environ.get("TPU_SIM_CACHE") or tempfile.mkdtemp(prefix="tpu-speed-cache-")
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
     print(f"{'array':>7} {'cycles':>9} {'python':>9} {'verilator':>10} {'icarus':>8}  "
           f"{'build (s)':>9}   cycles/s; Verilator build cache: {cache}")
     for s in sizes:
@@ -88,6 +89,7 @@ def main(argv: list[str]) -> int:
         icarus = "absent" if r["icarus"] != r["icarus"] else f"{r['icarus']:,.0f}"
         print(f"{s:>3}×{s:<3} {r['verilator_cycles']:>9,} {r['python']:>9,.0f} "
               f"{r['verilator']:>10,.0f} {icarus:>8}  {r['build_s']:>9.0f}", flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 
 
