@@ -26,14 +26,17 @@
 #    leaves,
 # 3. reads the simulator's VCD file back and plots a stretch of it: the skewed wavefront entering
 #    the array and the de-skewed results leaving it,
-# 4. classifies one 8×8 digits image with the int8 CNN, every matrix layer run on the RTL,
+# 4. classifies one 8×8 digits image with the int8 CNN on the whole RTL machine (`hdl/machine.py`:
+#    DMA, matrix unit, accumulators, activation unit, running the compiled program itself) beside
+#    the cycle-level Python machine it implements, and plots every instruction's start and end
+#    cycle on each unit from the RTL's own event log,
 # 5. compares the analytic area model (`tpu.cost`, Horowitz 45 nm) with yosys's synthesized PE at
 #    4, 8 and 16 bits.
 #
-# The first RTL run builds one simulator (about a minute on 2 cores); it is cached in `build/sim/`
-# (git-ignored) and reused by every later run. Everything else this notebook writes goes to a
-# temporary folder that is deleted at the end. The conclusions at the bottom are written from the
-# numbers computed here.
+# The first RTL run builds one simulator (about a minute on 2 cores); it is cached in the per-user
+# simulator cache (`TPU_SIM_CACHE` overrides it) and reused by every later run. Everything else
+# this notebook writes goes to a temporary folder that is deleted at the end. The conclusions at
+# the bottom are written from the numbers computed here.
 
 # %%
 import dataclasses
@@ -163,7 +166,7 @@ assert all(r["values"] and r["per_cycle"] and r["cycle"] == r["rtl"] == r["analy
            for r in runs)
 later = [r["seconds"] for r in runs[1:]]
 print(f"first RTL run {runs[0]['seconds']:.0f} s (includes building the simulator unless "
-      f"build/sim/ had it), later runs {min(later):.1f}–{max(later):.1f} s each "
+      f"the simulator cache had it), later runs {min(later):.1f}–{max(later):.1f} s each "
       f"(mostly starting the simulator)")
 
 
@@ -368,12 +371,13 @@ show(fig)
 # PEs, column by column, and the green band what the de-skew makes of them at the output port.
 # The delays measured from these signals are printed above the figure.
 #
-# ## 4. One digits image through the RTL
+# ## 4. One digits image through the whole RTL machine
 #
 # The bundled int8 CNN (post-training quantized with 256 training images), compiled for this 4×4
-# machine. With `backend="rtl"` every MATMUL instruction of the program runs on the simulated
-# matrix unit (one simulator launch each); convolutions, requantization and pooling stay in
-# Python, as in the cycle backend.
+# machine. With `backend="rtl"` the whole program runs on the simulated machine (`hdl/machine.py`:
+# DMA, matrix unit, accumulators, activation unit), free-running in Verilator, one simulator run
+# per machine segment; the max pools run on the host between segments. `backend="machine"` is the
+# cycle-level Python machine the RTL implements: the two must agree on every value and cycle.
 
 # %%
 x_train, x_test, y_train, y_test = load_digits_split()
@@ -383,7 +387,7 @@ program = compiled.program(1)
 matmuls = [i for i in program.instrs if i.op == "MATMUL"]
 IMAGE = 0
 t0 = time.perf_counter()
-net_cycle = compiled.run(x_test[IMAGE:IMAGE + 1], backend="cycle")
+net_cycle = compiled.run(x_test[IMAGE:IMAGE + 1], backend="machine")
 t_cycle = time.perf_counter() - t0
 t0 = time.perf_counter()
 net_rtl = compiled.run(x_test[IMAGE:IMAGE + 1], backend="rtl")
@@ -391,11 +395,11 @@ t_rtl = time.perf_counter() - t0
 logits_c, logits_r = net_cycle.outputs[0][0], net_rtl.outputs[0][0]
 table(zip(net_cycle.layers, net_rtl.layers, strict=True), {
     "layer": lambda p: p[0].name, "op": lambda p: p[0].op,
-    "cycles: cycle model": lambda p: f"{p[0].cycles:,}", "RTL": lambda p: f"{p[1].cycles:,}",
+    "cycles: Python machine": lambda p: f"{p[0].cycles:,}", "RTL": lambda p: f"{p[1].cycles:,}",
 })
-print(f"{len(matmuls)} MATMUL instructions → {len(matmuls)} RTL simulations, {t_rtl:.1f} s "
-      f"(cycle model {t_cycle:.2f} s)")
-print(f"digit {y_test[IMAGE]}: cycle model predicts {logits_c.argmax()}, RTL predicts "
+print(f"{net_rtl.machine.segments} machine segments on the RTL: {t_rtl:.1f} s incl. the build "
+      f"(Python machine {t_cycle:.2f} s); DUT counter {net_rtl.machine.rtl['dut_cycles']:,} cycles")
+print(f"digit {y_test[IMAGE]}: Python machine predicts {logits_c.argmax()}, RTL predicts "
       f"{logits_r.argmax()}; logits identical: {np.array_equal(logits_c, logits_r)}")
 assert np.array_equal(logits_c, logits_r)
 assert [s.cycles for s in net_rtl.layers] == [s.cycles for s in net_cycle.layers]
@@ -408,13 +412,13 @@ ax0.set_title(f"input: digit {y_test[IMAGE]}")
 ax0.axis("off")
 names = [s.name for s in net_cycle.layers]
 pos = np.arange(len(names))
-ax1.bar(pos - 0.2, [s.cycles for s in net_cycle.layers], 0.4, label="cycle model")
+ax1.bar(pos - 0.2, [s.cycles for s in net_cycle.layers], 0.4, label="Python machine")
 ax1.bar(pos + 0.2, [s.cycles for s in net_rtl.layers], 0.4, label="RTL (Verilator)")
 ax1.set_xticks(pos, names, rotation=30, ha="right", fontsize=8)
 ax1.set_ylabel("cycles")
 ax1.set_title("per-layer cycles")
 ax1.legend(fontsize=8)
-ax2.bar(np.arange(10) - 0.2, logits_c, 0.4, label="cycle model")
+ax2.bar(np.arange(10) - 0.2, logits_c, 0.4, label="Python machine")
 ax2.bar(np.arange(10) + 0.2, logits_r, 0.4, label="RTL")
 ax2.set_xticks(range(10))
 ax2.set_xlabel("class")
@@ -422,6 +426,60 @@ ax2.set_title("output logits (dequantized)")
 ax2.legend(fontsize=8)
 fig.tight_layout()
 show(fig)
+
+# %% [markdown]
+# ### The instruction timeline
+#
+# Every instruction of the RTL run as a bar from the cycle it started to the cycle it ended, on
+# its unit: the DMA (inputs, weights and activation constants in, outputs out), the matrix unit
+# (a MATMUL from its first weight row to its last result row in the accumulators) and the
+# activation unit (an ACTIVATE). The cycles are the RTL testbench's event log; the Python
+# machine's trace is drawn over it in black (the two coincide, which the cell asserts). Colours
+# are layers; dotted lines are segment boundaries, where the host ran a max pool (no machine
+# cycles) and the next segment started from HALT.
+
+# %%
+UNIT_NAMES = {"dma": "DMA", "mxu": "matrix unit", "act": "activation unit"}
+rtl_ins, py_ins = net_rtl.machine.instrs, net_cycle.machine.instrs
+
+
+def when(r):
+    return r["segment"], r["unit"], r["index"], r["op"], r["start"], r["end"]
+
+
+assert [when(r) for r in rtl_ins] == [when(r) for r in py_ins]
+n_instrs = len(rtl_ins)
+total = net_rtl.machine.cycles
+palette = plt.get_cmap("tab10")
+fig, ax = plt.subplots(figsize=(13, 3.2))
+busy = {}
+for row, unit in enumerate(UNIT_NAMES):
+    mine = [r for r in rtl_ins if r["unit"] == unit]
+    ax.broken_barh([(r["start"], r["end"] - r["start"]) for r in mine], (row - 0.35, 0.7),
+                   facecolors=[palette(r["layer"] % 10) for r in mine], edgecolor="white",
+                   linewidth=0.3)
+    ax.hlines([row] * len(mine), [r["start"] for r in py_ins if r["unit"] == unit],
+              [r["end"] for r in py_ins if r["unit"] == unit], color="black", linewidth=0.6)
+    covered = np.zeros(total, bool)
+    for r in mine:
+        covered[r["start"]:r["end"]] = True
+    busy[unit] = covered.mean()
+for seg in sorted({r["segment"] for r in rtl_ins})[1:]:
+    ax.axvline(min(r["start"] for r in rtl_ins if r["segment"] == seg), color="gray", ls=":")
+layers_seen = sorted({r["layer"] for r in rtl_ins})
+ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=palette(i % 10)) for i in layers_seen],
+          labels=[program.layers[i].name for i in layers_seen], fontsize=8, loc="upper right",
+          ncol=len(layers_seen))
+ax.set_yticks(range(len(UNIT_NAMES)), list(UNIT_NAMES.values()))
+ax.set_ylim(-0.6, len(UNIT_NAMES) - 0.2)
+ax.set_xlim(0, total)
+ax.set_xlabel("cycle (RTL event log; black: the Python machine's trace)")
+ax.set_title(f"digit {y_test[IMAGE]} on the 4×4 RTL machine: {n_instrs} instructions, "
+             f"{total:,} cycles")
+fig.tight_layout()
+show(fig)
+busy_text = ", ".join(f"{UNIT_NAMES[u]} {busy[u]:.0%}" for u in UNIT_NAMES)
+print(f"busy: {busy_text} of {total:,} cycles")
 
 # %% [markdown]
 # ## 5. Area: the analytic model against synthesis at 4, 8 and 16 bits
@@ -522,7 +580,9 @@ lo, hi = min(r["implied"] for r in areas), max(r["implied"] for r in areas)
 agree8 = by[8]["synth_um2"] / by[8]["model"]
 alike = abs(g16s / g16m - 1) < 0.1 and abs(g4s / g4m - 1) < 0.1
 shapes = ", ".join("{}×{}·{}×{}".format(*r["shape"][:2], *r["shape"][1:]) for r in runs)
-if flops_extra == [1]:
+if flops_extra == [0]:
+    flops_note = "one flip-flop per register bit at every width"
+elif flops_extra == [1]:
     flops_note = ("one more at every width (the RTL PE also passes on a 1-bit weight-bank "
                   "tag, which the model does not count)")
 else:
@@ -539,8 +599,10 @@ lines = [
     f"enters ({'=' if latency == PARAMS.latency else '≠'} R + C − 2 = {PARAMS.latency}).",
     f"* **A whole network agrees.** Digit {y_test[IMAGE]} → class {logits_r.argmax()} on both "
     f"backends, logits bit-identical, per-layer cycles identical "
-    f"({sum(s.cycles for s in net_rtl.layers):,} in total) over {len(matmuls)} RTL "
-    f"simulations ({t_rtl:.0f} s; the cycle model takes {t_cycle:.2f} s).",
+    f"({sum(s.cycles for s in net_rtl.layers):,} in total, the DUT's own counter) on the RTL "
+    f"machine ({t_rtl:.0f} s with the build; the Python machine takes {t_cycle:.2f} s); "
+    f"{n_instrs} instructions start and end on the same cycles on both, and the units are "
+    f"busy {busy_text} of the run.",
     f"* **Area: {'the same' if alike else 'different'} scaling with operand width.** At 0.2 µm² per "
     f"transistor the synthesized int8 PE is {agree8:.2f}× the analytic one. From 8 to 16 bits "
     f"synthesis grows {g16s:.2f}× and the model {g16m:.2f}× (the model "
