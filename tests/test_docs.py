@@ -1,0 +1,95 @@
+"""docs/ against the code: the config schema, the op table and the report keys are the code's own."""
+
+import re
+import tomllib
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+from tpu.config import SECTIONS, Config, load_config, presets
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _toml_value(cell: str):
+    """A table cell written in TOML syntax (`32`, `"ws"`, `true`, `1.0e9`) as its value."""
+    return tomllib.loads(f"v = {cell.strip().strip('`')}")["v"]
+
+
+def _rows(text: str, first: str) -> dict[str, list[str]]:
+    """Markdown table rows whose first cell is a backquoted key matching ``first`` (a regex):
+    {key: [the other cells]}. A key documented twice is an error."""
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        m = re.match(rf"^\| `({first})` \|(.*)\|\s*$", line)
+        if m:
+            assert m.group(1) not in out, f"{m.group(1)} is documented twice"
+            out[m.group(1)] = [c.strip() for c in m.group(2).split("|")]
+    return out
+
+
+def _schema_rows() -> dict[str, list[str]]:
+    text = (DOCS / "config.md").read_text(encoding="utf-8")
+    schema = text[text.index("## Schema"):text.index("## Presets")]
+    return _rows(schema, r"[a-z_]+\.[a-z_]+|name")
+
+
+def _config_keys() -> dict[str, object]:
+    """Every key of the config dataclasses (``section.key``, and the top-level ``name``) with its
+    default."""
+    keys = {f"{s}.{f.name}": f.default for s, cls in SECTIONS.items() for f in fields(cls)}
+    keys["name"] = next(f.default for f in fields(Config) if f.name == "name")
+    assert MISSING not in keys.values()
+    return keys
+
+
+def test_config_md_documents_every_key_and_no_other():
+    documented, actual = set(_schema_rows()), set(_config_keys())
+    assert not actual - documented, f"config keys missing from docs/config.md: {sorted(actual - documented)}"
+    extra = sorted(documented - actual)
+    assert not extra, f"docs/config.md documents keys the code lacks: {extra}"
+    assert set(SECTIONS) == {"array", "memory", "clock", "tech", "vector"}  # the sections the doc has
+
+
+def test_config_md_defaults_are_the_dataclass_defaults():
+    rows = _schema_rows()
+    for key, default in _config_keys().items():
+        doc = _toml_value(rows[key][1])  # columns: type, default, range, meaning
+        assert doc == default and type(doc) is type(default), f"{key}: docs say {doc!r}, code {default!r}"
+
+
+def test_config_md_preset_table_matches_the_preset_files():
+    text = (DOCS / "config.md").read_text(encoding="utf-8")
+    section = text[text.index("## Presets"):text.index("## Changing keys")]
+    header = next(line for line in section.splitlines() if line.startswith("| key |"))
+    names = [c.strip().strip("`") for c in header.strip("|").split("|")[1:]]
+    assert sorted(names) == presets()
+    rows = _rows(section, r"[a-z_]+\.[a-z_]+")
+    assert rows, "no preset rows found"
+    for key, cells in rows.items():
+        for name, cell in zip(names, cells, strict=True):
+            assert _toml_value(cell) == load_config(name).value(key), f"{name} {key}"
+    # every key on which a preset departs from the defaults is in the table
+    for name in presets():
+        cfg = load_config(name)
+        for key, default in _config_keys().items():
+            if key != "name" and cfg.value(key) != default:
+                assert key in rows, f"{name} sets {key} = {cfg.value(key)!r}, not in the preset table"
+
+
+def test_config_md_names_every_key_of_the_bundled_tech_tables():
+    text = (DOCS / "config.md").read_text(encoding="utf-8")
+    section = text[text.index("## Technology tables"):]
+
+    def keys(d, prefix=""):
+        for k, v in d.items():
+            yield prefix + k
+            if isinstance(v, dict):
+                yield from keys(v, prefix + k + ".")
+
+    tables = sorted((DOCS.parent / "tpu" / "cost" / "tables").glob("*.toml"))
+    assert tables
+    for path in tables:
+        for key in keys(tomllib.loads(path.read_text(encoding="utf-8"))):
+            last = key.rsplit(".", 1)[-1]
+            assert f"`{key}`" in section or f"`{last}`" in section or last in section, \
+                f"{path.name}: {key} is not described in docs/config.md"
