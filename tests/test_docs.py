@@ -1,13 +1,17 @@
 """docs/ against the code: the config schema, the op table and the report keys are the code's own."""
 
+import importlib.util
 import re
 import tomllib
 from dataclasses import MISSING, fields
 from pathlib import Path
 
+import pytest
+
 from tpu.config import SECTIONS, Config, load_config, presets
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+SCRIPTS = DOCS.parent / "scripts"
 
 
 def _toml_value(cell: str):
@@ -93,3 +97,22 @@ def test_config_md_names_every_key_of_the_bundled_tech_tables():
             last = key.rsplit(".", 1)[-1]
             assert f"`{key}`" in section or f"`{last}`" in section or last in section, \
                 f"{path.name}: {key} is not described in docs/config.md"
+def _op_table_module():
+    spec = importlib.util.spec_from_file_location("op_table", SCRIPTS / "op_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _between_markers(text: str, name: str) -> str:
+    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+    assert text.count(begin) == 1 and text.count(end) == 1, f"markers for {name} missing"
+    return text[text.index(begin) + len(begin):text.index(end)].strip("\n")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_compiler_md_op_table_is_the_registrys():
+    """The table in docs/compiler.md is exactly what scripts/op_table.py prints now (rerun it
+    and paste its output between the markers when an op changes)."""
+    text = (DOCS / "compiler.md").read_text(encoding="utf-8")
+    assert _between_markers(text, "op-table") == _op_table_module().table()
