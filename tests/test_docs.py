@@ -116,3 +116,20 @@ def test_compiler_md_op_table_is_the_registrys():
     and paste its output between the markers when an op changes)."""
     text = (DOCS / "compiler.md").read_text(encoding="utf-8")
     assert _between_markers(text, "op-table") == _op_table_module().table()
+
+
+def test_cost_md_cites_every_table_source_verbatim():
+    text = (DOCS / "cost.md").read_text(encoding="utf-8")
+
+    def sources(d, where=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from sources(v, f"{where}{k}.")
+            elif k == "source":
+                yield where.rstrip(".") or "(whole table)", v
+
+    tables = sorted((DOCS.parent / "tpu" / "cost" / "tables").glob("*.toml"))
+    assert tables
+    for path in tables:
+        for section, source in sources(tomllib.loads(path.read_text(encoding="utf-8"))):
+            assert f"| `{path.stem}` | `{section}` | {source} |" in text, f"{path.name} [{section}]"
