@@ -133,3 +133,88 @@ def test_cost_md_cites_every_table_source_verbatim():
     for path in tables:
         for section, source in sources(tomllib.loads(path.read_text(encoding="utf-8"))):
             assert f"| `{path.stem}` | `{section}` | {source} |" in text, f"{path.name} [{section}]"
+
+
+# ---- docs/report.md: every key of every kind's file is named there ---------------------------
+
+# keys whose children are names from the data (layer names, yosys cell types), not schema keys
+DATA_KEYED = {"cells_by_type"}
+
+
+def _report_keys(obj, parent: str = ""):
+    """Every key name in a report document (lists of objects included), not descending into
+    ``config`` (docs/config.md documents it) or into maps keyed by data."""
+    if isinstance(obj, list):
+        for item in obj:
+            yield from _report_keys(item, parent)
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            yield key
+            if key == "config" or key in DATA_KEYED or (key == "layers" and isinstance(value, dict)):
+                continue
+            yield from _report_keys(value, key)
+
+
+def _section(text: str, kind: str) -> str:
+    start = text.index(f"### `{kind}`")
+    nxt = [i for i in (text.find("\n### ", start + 1), text.find("\n## ", start + 1)) if i > 0]
+    return text[start:min(nxt)]
+
+
+@pytest.fixture(scope="module")
+def report_files(tmp_path_factory):
+    """One JSON file of every kind, written by the tpu command itself (small workloads)."""
+    from tpu.cli import main
+
+    out = tmp_path_factory.mktemp("reports")
+    data = DOCS.parent / "tests" / "data" / "scalesim"
+    commands = {
+        "run": ["run", "--csv", str(out / "run.csv")],
+        "gemm": ["gemm", "--shape", "64x64x64"],
+        "scalesim": ["scalesim", "-c", str(data / "scale3.cfg"), "-t", str(data / "gemm.csv"), "--gemm"],
+        "roofline": ["roofline", "--gemm", "64x64x64"],
+        "hdl-area": ["hdl", "area", "--config", "gemmini-16"],
+        "study": ["study", "precision", "--batch", "16", "--weight-bits", "8", "--act-bits", "8",
+                  "--qat-epochs", "0"],
+        "study-mixed": ["study", "mixed", "--batch", "16", "--weight-bits", "4,8", "--act-bits", "8"],
+    }
+    files = {}
+    for kind, args in commands.items():
+        path = out / f"{kind}.json"
+        assert main(["-q", *args, "--json", str(path)]) == 0, kind
+        files[kind] = path
+    return files
+
+
+def test_report_md_names_every_key_of_every_kind(report_files):
+    import json
+
+    from tpu.quant.report import Row
+
+    text = (DOCS / "report.md").read_text(encoding="utf-8")
+    common = text[text.index("## Every file"):text.index("### `run`")]
+    docs_kinds = set(re.findall(r"^### `([a-z-]+)`", text, re.M))
+    assert docs_kinds == set(report_files) | {"quant-report"}
+    documents = {kind: json.loads(path.read_text()) for kind, path in report_files.items()}
+    # tpu quant report takes minutes: its rows are tpu.quant.report.Row, written field by field
+    documents["quant-report"] = {"schema_version": 1, "tpu_version": "", "kind": "quant-report",
+                                 "config": None, "rows": [{f.name: 0 for f in fields(Row)}]}
+    for kind, doc in documents.items():
+        assert doc["kind"] == kind
+        section = _section(text, kind)
+        missing = sorted({k for k in _report_keys(doc) if f"`{k}`" not in section and f"`{k}`" not in common
+                          and f".{k}`" not in section and f"].{k}`" not in section})
+        assert not missing, f"docs/report.md, kind {kind}: keys not described: {missing}"
+
+
+def test_report_md_names_every_csv_column(report_files):
+    import csv
+
+    text = (DOCS / "report.md").read_text(encoding="utf-8")
+    with open(report_files["run"].with_name("run.csv"), newline="") as f:
+        header = next(csv.reader(f))
+    run = _section(text, "run") + text[text.index("## Every file"):text.index("### `run`")]
+    for column in header:
+        if column.startswith("config."):
+            continue
+        assert any(f"`{part}`" in run or f".{part}`" in run for part in column.split(".")[-1:]), column
