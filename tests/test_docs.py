@@ -218,3 +218,29 @@ def test_report_md_names_every_csv_column(report_files):
         if column.startswith("config."):
             continue
         assert any(f"`{part}`" in run or f".{part}`" in run for part in column.split(".")[-1:]), column
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces → '-'."""
+    text = heading.strip().lower().replace("`", "")
+    return re.sub(r"\s", "-", re.sub(r"[^\w\s-]", "", text))
+
+
+def test_links_between_docs_resolve():
+    pages = sorted(DOCS.glob("*.md"))
+    anchors = {p.name: {_anchor(h) for h in re.findall(r"^#+ (.+)$", p.read_text(encoding="utf-8"), re.M)}
+               for p in pages}
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            if "://" in target:
+                continue
+            name, _, anchor = target.partition("#")
+            path = (page.parent / name).resolve() if name else page
+            assert path.exists(), f"{page.name}: link to missing {target}"
+            if anchor:
+                assert anchor in anchors.get(path.name, set()), f"{page.name}: no heading for {target}"
+    assert {p.name for p in pages} >= {"README.md", "machine.md", "config.md", "numerics.md", "compiler.md",
+                                       "cost.md", "report.md"}
+    index = (DOCS / "README.md").read_text(encoding="utf-8")
+    missing = [p.name for p in pages if p.name != "README.md" and f"]({p.name})" not in index]
+    assert not missing, f"docs/README.md does not list {missing}"
