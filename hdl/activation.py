@@ -1,6 +1,6 @@
 """The activation unit: bias, gemmlowp fixed-point requantization, ReLU, saturation.
 
-Per column c of a row of accumulators (DESIGN.md §4, bit-exact with
+Per column c of a row of accumulators (docs/numerics.md, "Requantization"; bit-exact with
 ``tpu.quant.requant_fixed``)::
 
     x   = wrap32(acc + bias[c])

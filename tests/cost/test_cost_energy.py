@@ -29,7 +29,7 @@ bits = st.integers(2, 32)
 
 
 def test_horowitz_anchors_exact():
-    # Horowitz ISSCC 2014 (DESIGN.md §6), reproduced exactly.
+    # Horowitz ISSCC 2014 (docs/cost.md, "The tables and their sources"), reproduced exactly.
     assert int_mult_energy_pj(H, 8, 8) == 0.2
     assert int_mult_energy_pj(H, 32, 32) == 3.1
     assert int_add_energy_pj(H, 8) == 0.03
@@ -113,7 +113,7 @@ def test_register_energy_linear():
 
 
 def test_dram_ordering_per_design():
-    # DESIGN.md §6: DDR3 > LPDDR > GDDR5 > LPDDR4 > HBM2, and DDR4 between DDR3 and LPDDR4.
+    # docs/cost.md "DRAM types": DDR3 > LPDDR > GDDR5 > LPDDR4 > HBM2, and DDR4 between DDR3 and LPDDR4.
     for t in TABLES:
         e = {k: dram_energy_pj_per_bit(t, k) for k in ("ddr3", "lpddr", "gddr5", "lpddr4", "hbm2")}
         assert list(e.values()) == sorted(e.values(), reverse=True)

@@ -21,7 +21,7 @@ def fp_mac_area_um2(tech: Tech, fmt: str, acc_fmt: str | None = None) -> float:
 
 
 def pe_register_bits(array) -> int:
-    """Register bits in one PE of the machine (DESIGN §1), as the RTL builds it.
+    """Register bits in one PE of the machine (docs/cost.md, "Area"), as the RTL builds it.
 
     ws/is: the streamed operand, two banks of the stationary operand (the next tile is written
     while the current one computes, as in TPU v1), the partial sum and the 1-bit bank tag that
