@@ -227,18 +227,20 @@ def _anchor(heading: str) -> str:
 
 
 def test_links_between_docs_resolve():
+    """Links among the docs pages and from the top-level README (files and heading anchors)."""
     pages = sorted(DOCS.glob("*.md"))
-    anchors = {p.name: {_anchor(h) for h in re.findall(r"^#+ (.+)$", p.read_text(encoding="utf-8"), re.M)}
-               for p in pages}
-    for page in pages:
+    checked = [*pages, DOCS.parent / "README.md"]
+    anchors = {p.resolve(): {_anchor(h) for h in re.findall(r"^#+ (.+)$", p.read_text(encoding="utf-8"),
+                                                             re.M)} for p in checked}
+    for page in checked:
         for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
             if "://" in target:
                 continue
             name, _, anchor = target.partition("#")
-            path = (page.parent / name).resolve() if name else page
+            path = (page.parent / name).resolve() if name else page.resolve()
             assert path.exists(), f"{page.name}: link to missing {target}"
-            if anchor:
-                assert anchor in anchors.get(path.name, set()), f"{page.name}: no heading for {target}"
+            if anchor and path.suffix == ".md":
+                assert anchor in anchors.get(path, set()), f"{page}: no heading for {target}"
     assert {p.name for p in pages} >= {"README.md", "machine.md", "config.md", "numerics.md", "compiler.md",
                                        "cost.md", "report.md"}
     index = (DOCS / "README.md").read_text(encoding="utf-8")
