@@ -70,3 +70,13 @@ def test_shape_runs_random_operands(tmp_path):
     assert (r["m"], r["k"], r["n"]) == (40, 30, 20)
     assert main(["gemm", "--shape", "40x30"]) == 2
     assert main(["gemm"]) == 2
+
+
+@pytest.mark.parametrize("fmt", ["fp16", "bf16"])
+def test_shape_on_a_float_array_draws_values_of_its_format(tmp_path, fmt):
+    cfg = tmp_path / "f.toml"
+    cfg.write_text(f'[array]\nformat = "{fmt}"\nact_bits = 16\nweight_bits = 16\n')
+    out = tmp_path / "r.json"
+    assert main(["gemm", "--shape", "20x30x10", "--config", str(cfg), "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["macs"] == 20 * 30 * 10 and r["config"]["array"]["format"] == fmt

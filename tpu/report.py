@@ -10,8 +10,8 @@ Every JSON file is one object with these keys first:
 ``tpu_version``
     the ``tpu`` package version that wrote the file.
 ``kind``
-    what wrote it: ``run``, ``gemm``, ``scalesim``, ``roofline``, ``study``, ``quant-report``,
-    ``hdl-area`` (and, from the sweep, ``sweep-point``).
+    what wrote it: ``run``, ``gemm``, ``scalesim``, ``roofline``, ``study``, ``study-mixed``,
+    ``quant-report``, ``hdl-area``.
 ``config``
     the full resolved machine: every section of the TOML file (``array``, ``memory``, ``clock``,
     ``tech``, ``vector``) with every key, defaults filled in, and its ``name``. ``tpu … --config
