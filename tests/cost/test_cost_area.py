@@ -46,7 +46,7 @@ def test_sram_area_grows_with_capacity_and_port_width(size, width, k):
 @pytest.mark.parametrize("name", ["horowitz45", "aladdin40"])
 def test_sram_law_fits_its_cacti_points(name):
     t = load_tech(name)
-    for size, width, read, write, um2 in t.sram.points:
+    for size, width, read, write, um2, _ in t.sram.points:
         assert read / 2 < t.sram.read_pj(size, width) < 2 * read
         assert write / 2 < t.sram.write_pj(size, width) < 2 * write
         assert um2 / 2 < t.sram.area_um2(size, width) < 2 * um2
