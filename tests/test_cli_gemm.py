@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from tpu.cli import main
+from tpu.config import load_config
+from tpu.cost import leakage_mw
 
 
 def test_gemm_writes_exact_output_and_report(tmp_path, capsys):
@@ -28,7 +30,10 @@ def test_gemm_writes_exact_output_and_report(tmp_path, capsys):
     assert r["cycles"] >= max(r["array_cycles"], d["total"] / 16)
     assert r["cycles"] - r["stall_cycles"] <= r["array_cycles"] + 256  # overlapped, but for a fill
     e = r["energy_pj_per_gemm"]
-    assert e["total"] == pytest.approx(e["mac"] + e["register"] + e["sram"] + e["dram"] + e["vector"])
+    assert e["total"] == pytest.approx(e["mac"] + e["register"] + e["sram"] + e["dram"] + e["vector"]
+                                       + e["leakage"])
+    # leakage: the machine's static power for the GEMM's simulated time
+    assert e["leakage"] == pytest.approx(leakage_mw(load_config("edge-32")) * r["seconds"] * 1e9)
     assert "cycles" in capsys.readouterr().out
 
 

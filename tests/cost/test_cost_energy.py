@@ -145,6 +145,7 @@ counts = st.builds(
     dram_bytes=operands,
     accumulator_reads=st.integers(0, 10**8),
     accumulator_writes=st.integers(0, 10**8),
+    cycles=st.integers(0, 10**9),
 )
 CONFIGS = [load_config("edge-32"), load_config("tpu-v1")]
 
@@ -153,9 +154,9 @@ CONFIGS = [load_config("edge-32"), load_config("tpu-v1")]
 def test_total_is_sum_of_parts(c):
     for cfg in CONFIGS:
         e = energy(c, cfg)
-        assert e.total == e.mac + e.register + e.sram + e.dram
+        assert e.total == e.mac + e.register + e.sram + e.dram + e.vector + e.leakage
         assert e.to_dict()["total"] == e.total
-        assert min(e.mac, e.register, e.sram, e.dram) >= 0
+        assert min(e.mac, e.register, e.sram, e.dram, e.leakage) >= 0
 
 
 @given(c1=counts, c2=counts)
@@ -163,7 +164,7 @@ def test_energy_is_additive_over_layers(c1, c2):
     cfg = CONFIGS[0]
     both = energy(c1 + c2, cfg)
     parts = energy(c1, cfg) + energy(c2, cfg)
-    for k in ("mac", "register", "sram", "dram", "total"):
+    for k in ("mac", "register", "sram", "dram", "leakage", "total"):
         assert getattr(both, k) == pytest.approx(getattr(parts, k), rel=1e-12, abs=1e-9)
     assert sum([c1, c2]) == c1 + c2
     assert sum([energy(c1, cfg)]).total == energy(c1, cfg).total

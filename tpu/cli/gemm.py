@@ -18,7 +18,7 @@ from tpu.cli.common import (
 )
 from tpu.compiler.gemm import run_gemm
 from tpu.config import int_range, load_config
-from tpu.cost import area
+from tpu.cost import Energy, area
 from tpu.errors import TpuError
 from tpu.report import gemm_document
 
@@ -105,8 +105,8 @@ def run(args) -> int:
     print(f"  dram bytes   {sum(d[k] for k in ('inputs', 'weights', 'outputs')):>14,}   "
           f"(A {d['inputs']:,}, B {d['weights']:,}, "
           f"C {d['outputs']:,})")
-    print(f"  energy       {e['total'] / 1e6:>14.3f} µJ  (mac {e['mac'] / 1e6:.3f}, register "
-          f"{e['register'] / 1e6:.3f}, sram {e['sram'] / 1e6:.3f}, dram {e['dram'] / 1e6:.3f})")
+    parts = ", ".join(f"{k} {e[k] / 1e6:.3f}" for k in Energy.components() if e[k] or k == "leakage")
+    print(f"  energy       {e['total'] / 1e6:>14.3f} µJ  ({parts})")
     print(f"  area         {report['area_mm2']['total']:>14.3f} mm²")
     return 0
 
