@@ -11,7 +11,8 @@ Every JSON file is one object with these keys first:
     the ``tpu`` package version that wrote the file.
 ``kind``
     what wrote it: ``run``, ``gemm``, ``scalesim``, ``roofline``, ``study``, ``study-mixed``,
-    ``quant-report``, ``hdl-area``.
+    ``quant-report``, ``hdl-area``, ``sweep`` (``tpu sweep show --json``; each sweep point's stored
+    report is a ``run`` document).
 ``config``
     the full resolved machine: every section of the TOML file (``array``, ``memory``, ``clock``,
     ``tech``, ``vector``) with every key, defaults filled in, and its ``name``. ``tpu … --config

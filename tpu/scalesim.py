@@ -612,7 +612,7 @@ def machine_report(layers, machine) -> dict:
               "utilization": macs / (cycles * pes) if cycles else 0.0,
               "seconds": cycles / machine.clock.hz, "energy_pj": total("energy_pj"),
               "dram_bytes": total("dram_bytes"), "sram_bytes": total("sram_bytes")}
-    return {"config": machine.to_dict(), "model": "scalesim topology", "layers": rows,
+    return {"config": machine.to_dict(), "model": "scalesim topology", "batch": 1, "layers": rows,
             "totals": totals, "area_mm2": area(machine).to_dict()}
 
 
