@@ -183,7 +183,8 @@ with tempfile.TemporaryDirectory() as tmp:
 reports = [json.loads(r) for r in digits_df["report"]]
 configs = [config_from_dict({k: v for k, v in r["config"].items() if k != "name"}, name="edge-32")
            for r in reports]
-digits_runs = [summarize("digits", c, file_totals(r["totals"])) for c, r in zip(configs, reports, strict=True)]
+digits_runs = [summarize("digits", c, file_totals(r["totals"]))
+               for c, r in zip(configs, reports, strict=True)]
 accuracies = {r["accuracy"] for r in reports}
 assert (digits_df["status"] == "ok").all() and len(digits_df) == 3 * len(SHAPES)
 assert len(accuracies) == 1, "a machine changed the answers"

@@ -138,7 +138,7 @@ def test_cost_md_cites_every_table_source_verbatim():
 # ---- docs/report.md: every key of every kind's file is named there ---------------------------
 
 # keys whose children are names from the data (layer names, yosys cell types), not schema keys
-DATA_KEYED = {"cells_by_type"}
+DATA_KEYED = {"cells_by_type", "params"}
 
 
 def _report_keys(obj, parent: str = ""):
@@ -183,6 +183,12 @@ def report_files(tmp_path_factory):
         path = out / f"{kind}.json"
         assert main(["-q", *args, "--json", str(path)]) == 0, kind
         files[kind] = path
+    # a two-point sweep (one point an error row) in one worker process, then its --json
+    spec = out / "sweep.toml"
+    spec.write_text('[sweep]\nworkload = "digits-cnn"\n[axes]\n"memory.dram_bytes_per_cycle" = [0, 16]\n')
+    assert main(["-q", "sweep", str(spec), "--db", str(out / "r.sqlite"), "--workers", "1"]) == 0
+    files["sweep"] = out / "sweep.json"
+    assert main(["-q", "sweep", "show", str(out / "r.sqlite"), "--json", str(files["sweep"])]) == 0
     return files
 
 
