@@ -1,6 +1,7 @@
 """The activation unit: bias, requantization, ReLU, saturation.
 
-Per column c of a row of accumulators, two requantizations selected per row by ``fp``:
+Per column c of a row of accumulators, two requantizations selected per row by ``fp``
+(docs/numerics.md, "Requantization"):
 
 * gemmlowp fixed point (``fp = 0``, bit-exact with ``tpu.quant.requant_fixed``)::
 

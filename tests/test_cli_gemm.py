@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from tpu.cli import main
+from tpu.config import load_config
+from tpu.cost import leakage_mw
 
 
 def test_gemm_writes_exact_output_and_report(tmp_path, capsys):
@@ -28,7 +30,10 @@ def test_gemm_writes_exact_output_and_report(tmp_path, capsys):
     assert r["cycles"] >= max(r["array_cycles"], d["total"] / 16)
     assert r["cycles"] - r["stall_cycles"] <= r["array_cycles"] + 256  # overlapped, but for a fill
     e = r["energy_pj_per_gemm"]
-    assert e["total"] == pytest.approx(e["mac"] + e["register"] + e["sram"] + e["dram"] + e["vector"])
+    assert e["total"] == pytest.approx(e["mac"] + e["register"] + e["sram"] + e["dram"] + e["vector"]
+                                       + e["leakage"])
+    # leakage: the machine's static power for the GEMM's simulated time
+    assert e["leakage"] == pytest.approx(leakage_mw(load_config("edge-32")) * r["seconds"] * 1e9)
     assert "cycles" in capsys.readouterr().out
 
 
@@ -70,3 +75,13 @@ def test_shape_runs_random_operands(tmp_path):
     assert (r["m"], r["k"], r["n"]) == (40, 30, 20)
     assert main(["gemm", "--shape", "40x30"]) == 2
     assert main(["gemm"]) == 2
+
+
+@pytest.mark.parametrize("fmt", ["fp16", "bf16"])
+def test_shape_on_a_float_array_draws_values_of_its_format(tmp_path, fmt):
+    cfg = tmp_path / "f.toml"
+    cfg.write_text(f'[array]\nformat = "{fmt}"\nact_bits = 16\nweight_bits = 16\n')
+    out = tmp_path / "r.json"
+    assert main(["gemm", "--shape", "20x30x10", "--config", str(cfg), "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["macs"] == 20 * 30 * 10 and r["config"]["array"]["format"] == fmt

@@ -26,7 +26,7 @@ row = StudyRow(8, 8, "ptq", 0.9, 0.95, 30.0, 1e3, 1.0, 100, 64, 2)
 figs.append(study_figure([row, StudyRow(32, 32, "fp32", 0.9, 1.0, float("inf"), 4e3, 2.0, 100, 256, 2)]))
 layer = {"name": "fc", "cycles": 10, "stall_cycles": 2, "utilization": 0.5,
          "energy_pj": {"mac": 1.0, "register": 2.0, "sram": 3.0, "dram": 4.0, "vector": 0.5,
-                       "total": 10.5}}
+                       "leakage": 1.5, "total": 12.0}}
 figs += run_figures({"layers": [layer]}).values()
 assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
 assert plt.get_fignums() == [], plt.get_fignums()  # nothing left in pyplot's registry

@@ -117,7 +117,8 @@ def test_study_json(tmp_path):
     assert doc["batch"] == 6 and methods == ["fp32", "fp16", "bf16", "ptq", "ptq-mse", "ptq"]
     fp32, _, _, w4, _, w8 = doc["rows"]
     assert fp32["dram_bytes"]["total"] > w8["dram_bytes"]["total"] > w4["dram_bytes"]["weights"]
-    assert set(w8["energy_pj_per_inference"]) == {"mac", "register", "sram", "dram", "vector", "total"}
+    assert set(w8["energy_pj_per_inference"]) == {"mac", "register", "sram", "dram", "vector",
+                                                        "leakage", "total"}
 
 
 def test_quant_document_has_no_machine_and_no_infinity():

@@ -135,7 +135,7 @@ def test_random_convs_match_scalesim(rows, cols, dataflow, conv):
 
 
 # ---------------------------------------------------------------------------------------------
-# Closed-form facts (DESIGN.md §5) and hand-checked cases
+# Closed-form facts (docs/machine.md, "SCALE-Sim 3.0, in closed form") and hand-checked cases
 
 
 @pytest.mark.parametrize(("dataflow", "cycles"), [("ws", 22399), ("os", 20351), ("is", 22399)])

@@ -1,4 +1,4 @@
-"""Machine configuration: frozen dataclasses loaded from TOML (DESIGN.md §3).
+"""Machine configuration: frozen dataclasses loaded from TOML (schema: docs/config.md).
 
 Every dataclass validates itself in ``__post_init__`` so a ``Config`` that exists is a
 machine that can be built. ``load_config`` accepts a preset name (``edge-32``) or a path.

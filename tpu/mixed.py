@@ -49,6 +49,7 @@ class Point:
     kept: bool = False  # greedy: the move was kept
     pareto: bool = False
     sqnr_db: float | None = None  # logit SQNR against FP32 (inf when identical)
+    energy_parts: dict = field(default_factory=dict)  # per inference, by component (report schema)
 
     def label(self) -> str:
         widths = set(self.layers.values())
@@ -61,7 +62,7 @@ class Point:
     def to_dict(self) -> dict:
         return {"layers": {n: {"weight_bits": b.weight_bits, "act_bits": b.act_bits}
                            for n, b in self.layers.items()},
-                "accuracy": self.accuracy, "energy_pj_per_inference": self.energy_pj,
+                "accuracy": self.accuracy, "energy_pj_per_inference": self.energy_parts,
                 "cycles": self.cycles, "kind": self.kind, "kept": self.kept, "pareto": self.pareto,
                 "sqnr_db": _finite(self.sqnr_db)}
 
@@ -82,7 +83,7 @@ class MixedStudy:
         def uniform(p: Point) -> dict:
             (b,) = set(p.layers.values())
             return {"weight_bits": b.weight_bits, "act_bits": b.act_bits, "accuracy": p.accuracy,
-                    "energy_pj_per_inference": p.energy_pj, "cycles": p.cycles, "pareto": p.pareto,
+                    "energy_pj_per_inference": p.energy_parts, "cycles": p.cycles, "pareto": p.pareto,
                     "sqnr_db": _finite(p.sqnr_db)}
 
         return {"metric": self.metric, "budget_points": self.budget, "layers": self.layers,
@@ -123,11 +124,11 @@ class Runner:
             pred = np.argmax(result.outputs[0], axis=1)
             truth = self.work.labels if self.work.labels is not None else np.argmax(self.ref, axis=1)
             n = len(self.work.x)
-            self._cache[key] = (float(np.mean(pred == truth)),
-                                result.totals["energy_pj"]["total"] / n, result.totals["cycles"],
+            parts = {k: v / n for k, v in result.totals["energy_pj"].items()}
+            self._cache[key] = (float(np.mean(pred == truth)), parts, result.totals["cycles"],
                                 sqnr_db(self.ref, result.outputs[0]))
-        acc, e, cycles, sq = self._cache[key]
-        return Point(dict(layers), acc, e, cycles, kind, sqnr_db=sq)
+        acc, parts, cycles, sq = self._cache[key]
+        return Point(dict(layers), acc, parts["total"], cycles, kind, sqnr_db=sq, energy_parts=parts)
 
     def assignment(self, **widths: LayerBits) -> dict[str, LayerBits]:
         return {name: widths.get(name, BASE) for name in self.layers}

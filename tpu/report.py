@@ -10,8 +10,9 @@ Every JSON file is one object with these keys first:
 ``tpu_version``
     the ``tpu`` package version that wrote the file.
 ``kind``
-    what wrote it: ``run``, ``gemm``, ``scalesim``, ``roofline``, ``study``, ``quant-report``,
-    ``hdl-area`` (and, from the sweep, ``sweep-point``).
+    what wrote it: ``run``, ``gemm``, ``scalesim``, ``roofline``, ``study``, ``study-mixed``,
+    ``quant-report``, ``hdl-area``, ``sweep`` (``tpu sweep show --json``; each sweep point's stored
+    report is a ``run`` document).
 ``config``
     the full resolved machine: every section of the TOML file (``array``, ``memory``, ``clock``,
     ``tech``, ``vector``) with every key, defaults filled in, and its ``name``. ``tpu … --config
@@ -30,7 +31,8 @@ Then the kind's own keys. Whatever kind, a figure has one name, unit and shape:
     always ``{"weights", "inputs", "outputs", "total"}`` (ints, bytes of the whole run).
 ``energy_pj_per_batch``, ``energy_pj_per_inference``
     picojoules for the whole batch, and that divided by ``batch``; each
-    ``{"mac", "register", "sram", "dram", "vector", "total"}`` (``study`` rows: the same parts; the FP32
+    ``{"mac", "register", "sram", "dram", "vector", "leakage", "total"}`` (``leakage``: the machine's
+    static power for the cycles run, tpu.cost.energy; ``study`` rows: the same parts; the FP32
     estimate row's parts are those of the estimate). ``gemm`` has ``energy_pj_per_gemm`` instead.
 ``area_mm2``
     ``{"array", "sram", "total"}`` (a float for ``study`` rows, ``total`` of the row's array).
@@ -252,6 +254,8 @@ def figure(**kwargs):
 
 def run_figures(report: dict) -> dict[str, object]:
     """cycles/utilization per layer and the energy breakdown: ``{"cycles.png": Figure, ...}``."""
+    from tpu.cost.energy import Energy
+
     layers = [r for r in report["layers"] if r["cycles"]]
     names = [r["name"] for r in layers]
     size = (max(6, len(names) * 0.6), 4)
@@ -271,7 +275,7 @@ def run_figures(report: dict) -> dict[str, object]:
     energy = figure(figsize=size, layout="tight")
     ax = energy.subplots()
     bottom = [0.0] * len(layers)
-    for part in ("mac", "register", "sram", "dram", "vector"):
+    for part in Energy.components():
         vals = [r["energy_pj"][part] / 1e3 for r in layers]
         ax.bar(names, vals, bottom=bottom, label=part)
         bottom = [b + v for b, v in zip(bottom, vals, strict=True)]

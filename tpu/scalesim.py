@@ -4,7 +4,7 @@ SCALE-Sim (``pip install scalesim==3.0.0``) runs a layer as a sequence of *folds
 operand matrices are cut into array-sized tiles and each tile runs to completion before the next
 starts (no overlap, no stalls in its bandwidth-estimating ``CALC`` mode). It derives every figure
 of its ``COMPUTE_REPORT.csv`` from demand matrices it builds cycle by cycle; here the same
-figures come in closed form (DESIGN.md §5):
+figures come in closed form (docs/machine.md, "SCALE-Sim 3.0, in closed form"):
 
 * a layer is a GEMM: ``M`` output pixels per filter (no padding, ``⌈(H−F+S)/S⌉`` per axis, so
   a last window overhanging the input by less than a stride still counts),
@@ -612,7 +612,7 @@ def machine_report(layers, machine) -> dict:
               "utilization": macs / (cycles * pes) if cycles else 0.0,
               "seconds": cycles / machine.clock.hz, "energy_pj": total("energy_pj"),
               "dram_bytes": total("dram_bytes"), "sram_bytes": total("sram_bytes")}
-    return {"config": machine.to_dict(), "model": "scalesim topology", "layers": rows,
+    return {"config": machine.to_dict(), "model": "scalesim topology", "batch": 1, "layers": rows,
             "totals": totals, "area_mm2": area(machine).to_dict()}
 
 

@@ -20,8 +20,9 @@ bytes; its integer values are discarded), charged with the format's multipliers 
 adders from the tech table.
 
 The FP32 row is an estimate, not a simulation: the same array shape with fp32 MACs
-(``fp_mac_energy_pj`` / ``fp_mac_area_um2``) and 32-bit PE registers, moving 4 bytes per
-element. Its schedule is the 8-bit program run on a machine whose buffers and DRAM bytes per
+(``fp_mac_energy_pj`` / ``fp_mac_area_um2`` / ``fp_mac_leakage_mw``) and 32-bit PE registers,
+moving 4 bytes per element; its leakage is those PEs' and the buffers' static power for the
+run's cycles. Its schedule is the 8-bit program run on a machine whose buffers and DRAM bytes per
 cycle are a quarter as large, which is the same machine moving 4-byte elements (same elements
 per buffer, same elements per cycle); its byte counts are that run's times 4. The weight buffer
 is kept at two tiles at least, so the estimate assumes a weight buffer big enough to
@@ -43,7 +44,17 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from tpu.config import Config
-from tpu.cost import area, energy, fp_mac_area_um2, fp_mac_energy_pj, load_tech, register_energy_pj
+from tpu.cost import (
+    area,
+    energy,
+    fp_mac_area_um2,
+    fp_mac_energy_pj,
+    fp_mac_leakage_mw,
+    load_tech,
+    register_energy_pj,
+    sram_leakage_mw,
+)
+from tpu.cost.buffers import buffers
 from tpu.cost.energy import Counts
 from tpu.errors import TpuError
 from tpu.report import markdown_table
@@ -215,13 +226,17 @@ def fp32_row(work: Workload, config: Config, ref) -> StudyRow:
                                  "accumulator_writes")})
     e_mem = energy(memory, array_for(config, 8, 8))  # buffer sizes and DRAM type of ``config``
     regs = c.act_register_writes + c.weight_register_writes + c.psum_register_writes
-    parts = {"mac": c.macs * fp_mac_energy_pj(tech, "fp32"),
-             "register": regs * register_energy_pj(tech, 32), "sram": e_mem.sram, "dram": e_mem.dram}
-    total = sum(parts.values())
     pe_regs = 32 * (4 if config.array.dataflow == "ws" else 3)  # act, weight(, shadow), sum
     pe_um2 = fp_mac_area_um2(tech, "fp32") + pe_regs * tech.register.area_um2_per_bit
+    pe_mw = fp_mac_leakage_mw(tech, "fp32") + pe_regs * tech.register.leakage_mw_per_bit
     a = config.array
     fp_area = a.rows * a.cols * pe_um2 / 1e6 + area(config).sram
+    static_mw = a.rows * a.cols * pe_mw + sum(sram_leakage_mw(tech, b.size_bytes, b.port_bits)
+                                              for b in buffers(config).values())
+    parts = {"mac": c.macs * fp_mac_energy_pj(tech, "fp32"),
+             "register": regs * register_energy_pj(tech, 32), "sram": e_mem.sram, "dram": e_mem.dram,
+             "leakage": static_mw * c.cycles / config.clock.hz * 1e9}  # mW x ns = pJ
+    total = sum(parts.values())
     acc, agree, sq = _metrics(ref, ref, work.labels)
     n = len(work.x)
     return StudyRow(32, 32, FP32_METHOD, acc, agree, sq, total / n, fp_area,

@@ -68,7 +68,7 @@ def test_most_negative_products():
 
 
 def scalesim_ws_cycles(m, k, n, rows, cols):
-    """SCALE-Sim 3.0's fold-serial count for ws (DESIGN.md §5)."""
+    """SCALE-Sim 3.0's fold-serial count for ws (docs/machine.md, "SCALE-Sim 3.0, in closed form")."""
     folds = -(-k // rows) * -(-n // cols)
     return folds * (2 * rows + cols + m - 2) - 1
 
@@ -90,7 +90,7 @@ def test_ws_cycles_between_ideal_and_scalesim(m, k, n, rows, cols):
 
 
 def test_known_cycle_counts_256_cubed():
-    """Our counts for the shape DESIGN.md quotes SCALE-Sim on (ws/is 22399, os 20351)."""
+    """Our counts for the shape docs/machine.md quotes SCALE-Sim on (ws/is 22399, os 20351)."""
     config = tpu.load_config()
     counts = {df: gemm_cycles(256, 256, 256, config.replace(dataflow=df)) for df in ("ws", "os", "is")}
     # 64 folds of 256 rows back to back + one fill (load 1, pipeline R+C-2) for ws/is;

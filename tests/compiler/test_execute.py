@@ -9,6 +9,7 @@ import tpu
 from tests.compiler.random_graphs import residual_graph
 from tpu.compiler import compile as compile_graph
 from tpu.compiler import reference
+from tpu.cost import leakage_mw
 
 
 @settings(max_examples=25, deadline=None)
@@ -67,7 +68,10 @@ def test_report_fields_and_totals():
                 "dram_bytes", "energy_pj"} <= set(layer)
         assert layer["stall_cycles"] <= layer["cycles"]
         e = layer["energy_pj"]
-        assert e["total"] == pytest.approx(e["mac"] + e["register"] + e["sram"] + e["dram"] + e["vector"])
+        assert e["total"] == pytest.approx(e["mac"] + e["register"] + e["sram"] + e["dram"] + e["vector"]
+                                           + e["leakage"])
+        # each layer's leakage is the machine's static power for that layer's cycles
+        assert e["leakage"] == pytest.approx(leakage_mw(config) * layer["cycles"] / config.clock.hz * 1e9)
     t = rep["totals"]
     assert t["cycles"] == sum(layer["cycles"] for layer in rep["layers"])
     assert t["macs"] == sum(layer["macs"] for layer in rep["layers"]) > 0

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from tpu.config import load_config
 from tpu.cost import area, fp_mac_area_um2, load_tech, mac_area_um2, pe_area_um2, sram_area_mm2
 from tpu.cost.area import pe_register_bits
-from tpu.cost.pe import accumulator_shifters_um2
+from tpu.cost.pe import accumulator_shifters
 
 H = load_tech("horowitz45")
 
@@ -26,7 +26,7 @@ def test_array_area_linear_in_pe_count(rows, cols, k):
     cfg = load_config("edge-32")
     one = dataclasses.replace(cfg, array=dataclasses.replace(cfg.array, rows=rows, cols=cols))
     more = dataclasses.replace(cfg, array=dataclasses.replace(cfg.array, rows=rows * k, cols=cols))
-    shifters = accumulator_shifters_um2(H, one.array) / 1e6  # one per column (sliced sums)
+    shifters = accumulator_shifters(H, one.array) / 1e6  # one per column (sliced sums)
     assert shifters > 0
     assert area(more).array - shifters == pytest.approx(k * (area(one).array - shifters))
     assert area(more).sram >= area(one).sram  # a taller array may widen the unified buffer port
@@ -46,7 +46,7 @@ def test_sram_area_grows_with_capacity_and_port_width(size, width, k):
 @pytest.mark.parametrize("name", ["horowitz45", "aladdin40"])
 def test_sram_law_fits_its_cacti_points(name):
     t = load_tech(name)
-    for size, width, read, write, um2 in t.sram.points:
+    for size, width, read, write, um2, _ in t.sram.points:
         assert read / 2 < t.sram.read_pj(size, width) < 2 * read
         assert write / 2 < t.sram.write_pj(size, width) < 2 * write
         assert um2 / 2 < t.sram.area_um2(size, width) < 2 * um2

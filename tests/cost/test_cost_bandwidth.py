@@ -1,4 +1,4 @@
-"""Roofline helpers against TPU v1's published figures (DESIGN.md §5)."""
+"""Roofline helpers against TPU v1's published figures (docs/machine.md, "TPU v1 check")."""
 
 import pytest
 

@@ -29,7 +29,7 @@ bits = st.integers(2, 32)
 
 
 def test_horowitz_anchors_exact():
-    # Horowitz ISSCC 2014 (DESIGN.md §6), reproduced exactly.
+    # Horowitz ISSCC 2014 (docs/cost.md, "The tables and their sources"), reproduced exactly.
     assert int_mult_energy_pj(H, 8, 8) == 0.2
     assert int_mult_energy_pj(H, 32, 32) == 3.1
     assert int_add_energy_pj(H, 8) == 0.03
@@ -113,7 +113,7 @@ def test_register_energy_linear():
 
 
 def test_dram_ordering_per_design():
-    # DESIGN.md §6: DDR3 > LPDDR > GDDR5 > LPDDR4 > HBM2, and DDR4 between DDR3 and LPDDR4.
+    # docs/cost.md "DRAM types": DDR3 > LPDDR > GDDR5 > LPDDR4 > HBM2, and DDR4 between DDR3 and LPDDR4.
     for t in TABLES:
         e = {k: dram_energy_pj_per_bit(t, k) for k in ("ddr3", "lpddr", "gddr5", "lpddr4", "hbm2")}
         assert list(e.values()) == sorted(e.values(), reverse=True)
@@ -145,6 +145,7 @@ counts = st.builds(
     dram_bytes=operands,
     accumulator_reads=st.integers(0, 10**8),
     accumulator_writes=st.integers(0, 10**8),
+    cycles=st.integers(0, 10**9),
 )
 CONFIGS = [load_config("edge-32"), load_config("tpu-v1")]
 
@@ -153,9 +154,9 @@ CONFIGS = [load_config("edge-32"), load_config("tpu-v1")]
 def test_total_is_sum_of_parts(c):
     for cfg in CONFIGS:
         e = energy(c, cfg)
-        assert e.total == e.mac + e.register + e.sram + e.dram
+        assert e.total == e.mac + e.register + e.sram + e.dram + e.vector + e.leakage
         assert e.to_dict()["total"] == e.total
-        assert min(e.mac, e.register, e.sram, e.dram) >= 0
+        assert min(e.mac, e.register, e.sram, e.dram, e.leakage) >= 0
 
 
 @given(c1=counts, c2=counts)
@@ -163,7 +164,7 @@ def test_energy_is_additive_over_layers(c1, c2):
     cfg = CONFIGS[0]
     both = energy(c1 + c2, cfg)
     parts = energy(c1, cfg) + energy(c2, cfg)
-    for k in ("mac", "register", "sram", "dram", "total"):
+    for k in ("mac", "register", "sram", "dram", "leakage", "total"):
         assert getattr(both, k) == pytest.approx(getattr(parts, k), rel=1e-12, abs=1e-9)
     assert sum([c1, c2]) == c1 + c2
     assert sum([energy(c1, cfg)]).total == energy(c1, cfg).total

@@ -56,11 +56,12 @@ def test_copied_table_loads_from_another_directory(tmp_path):
     ("edit", "key"),
     [
         (lambda t: t.replace("add_pj = 0.9", 'add_pj = "x"'), "fp.fp32.add_pj"),
-        (lambda t: t.replace("[32, 3.1, 3495.0]", "[32, 3.1]"), "int_mult.points[1]"),
-        (lambda t: t.replace("[32, 0.1, 137.0]", "[32, 0.01, 137.0]"), "int_add.points[2]"),
+        (lambda t: t.replace("[32, 3.1, 3495.0, 0.0896]", "[32, 3.1]"), "int_mult.points[1]"),
+        (lambda t: t.replace("[32, 0.1, 137.0, 0.002589]", "[32, 0.01, 137.0, 0.002589]"),
+         "int_add.points[2]"),
         (lambda t: t.replace("hbm2 = 3.9\n", ""), "dram.pj_per_bit.hbm2"),
         (lambda t: t.replace("points = [\n    [4096, 32,", "pointz = [\n    [4096, 32,"), "sram.pointz"),
-        (lambda t: t.replace("[4096, 32, 2.541, 3.148, 13196]", "[4096, 32, 2.541, 3.148]"),
+        (lambda t: t.replace("[4096, 32, 2.541, 3.148, 13196, 4.899]", "[4096, 32, 2.541, 3.148]"),
          "sram.points[0]"),
         (lambda t: t.replace('source = "Horowitz ISSCC 2014 Fig. 1.1.9: fp16', 'src = "'),
          "fp.fp16.src"),
@@ -128,7 +129,7 @@ def test_sram_fit_needs_two_widths(tmp_path):
     text = (TABLE_DIR / "horowitz45.toml").read_text()
     start = text.index("points = [\n    [4096, 32")
     end = text.index("],\n]", start) + 4
-    one_width = "points = [[4096, 32, 1, 1, 1], [8192, 32, 2, 2, 2], [16384, 32, 3, 3, 3]]"
+    one_width = "points = [[4096, 32, 1, 1, 1, 1], [8192, 32, 2, 2, 2, 2], [16384, 32, 3, 3, 3, 3]]"
     text = text[:start] + one_width + text[end:]
     with pytest.raises(ConfigError, match=r"sram\.points.*two port widths"):
         load_tech("horowitz45", _copy(tmp_path, lambda t: text))

@@ -55,7 +55,7 @@ def test_activation_matches_requant_fixed(cols, out_bits, out_signed, log_scale,
 
 
 def test_rounding_ties_follow_gemmlowp():
-    """x·0.5 for 3, -3, 5, -5 gives 2, -1, 3, -2 (DESIGN §4), not round-half-even."""
+    """x·0.5 for 3, -3, 5, -5 gives 2, -1, 3, -2 (docs/numerics.md, "Requantization"), not round-half-even."""
     qm, shift = quantize_multiplier(np.full(4, 0.5))
     got = run_unit(np.array([[3, -3, 5, -5]]), np.zeros(4), qm, shift, 0, -128, 127, False, 8, True)
     assert got.tolist() == [[2, -1, 3, -2]]

@@ -87,13 +87,15 @@ workload = "topo.csv"
     ours, mine = df.loc[1], df.loc[3]
     assert mine["cycles"] == ours["cycles"] and mine["energy_pj"] > ours["energy_pj"]
     report = json.loads(ours["report"])
-    assert [r["name"] for r in report["layers"]] == ["conv1", "fc"]
+    assert report["kind"] == "run" and [r["name"] for r in report["layers"]] == ["conv1", "fc"]
+    assert report["totals"]["energy_pj_per_batch"]["total"] == pytest.approx(ours["energy_pj"])
     # `sweep show --json`: params, status and metrics per point; pareto among them
     out = tmp_path / "r.json"
     done = subprocess.run([sys.executable, "-m", "tpu.cli", "sweep", "show", str(tmp_path / "r.sqlite"),
                            "--json", str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     data = json.loads(out.read_text())
+    assert data["kind"] == "sweep" and data["schema_version"] >= 1
     assert data["points"][0] == {"params": {"tech.name": "horowitz45", "memory.dram_bytes_per_cycle": 0},
                                  "status": "error", "error": df.loc[0, "error"], "cycles": None,
                                  "energy_pj": None, "area_mm2": None, "dram_bytes": None,

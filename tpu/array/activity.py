@@ -24,7 +24,8 @@ def packed(elements: int, bits: int) -> int:
 
 def array_counts(plan: Plan, config: Config) -> Counts:
     """On-chip activity of one plan: PE operations (by lane count and field widths), PE
-    register writes, buffer and accumulator bytes, shifted sums.
+    register writes, buffer and accumulator bytes, shifted sums, and the array's cycles (no
+    DRAM stalls; a compiled run charges its scheduled cycles instead).
 
     Buffers deliver PE words: a packed word holds ``lanes`` operands, a slice is one PE word of
     a wider operand, so SRAM bytes are words × PE width, read once per pass that uses them."""
@@ -58,6 +59,7 @@ def array_counts(plan: Plan, config: Config) -> Counts:
             accumulator_writes=outputs * accb,
             pe_ops=ops,
             shifted_adds=shifted,
+            cycles=plan.cycles,
         )
     # ws streams activations and holds weights; is swaps the two roles
     loaded = sum(t.k * t.cols for t in plan.tiles)  # stationary words written
@@ -85,6 +87,7 @@ def array_counts(plan: Plan, config: Config) -> Counts:
         accumulator_reads=(acc_adds + outputs) * accb,  # read-modify-write + final read
         pe_ops=ops,
         shifted_adds=shifted,
+        cycles=plan.cycles,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tpu.array import BACKENDS, gemm
+from tpu.array.numerics import float_dtype
 from tpu.array.precision import MAX_OPERAND_BITS, Precision
 from tpu.cli.common import (
     OutputFile,
@@ -17,7 +18,7 @@ from tpu.cli.common import (
 )
 from tpu.compiler.gemm import run_gemm
 from tpu.config import int_range, load_config
-from tpu.cost import area
+from tpu.cost import Energy, area
 from tpu.errors import TpuError
 from tpu.report import gemm_document
 
@@ -74,7 +75,7 @@ def run(args) -> int:
     if args.dataflow:
         config = config.replace(dataflow=args.dataflow)
     precision = Precision.of(config.array, args.act_bits, args.weight_bits)
-    a, b = _operands(args, precision)
+    a, b = _operands(args, precision, config.array.format)
     result = gemm(a, b, config, backend=args.backend, waves=args.waves, precision=precision)
     # the operands are valid (gemm checked them): the machine's run for timing and traffic
     machine = run_gemm(np.asarray(a, np.int64), np.asarray(b, np.int64), config, precision)
@@ -104,13 +105,13 @@ def run(args) -> int:
     print(f"  dram bytes   {sum(d[k] for k in ('inputs', 'weights', 'outputs')):>14,}   "
           f"(A {d['inputs']:,}, B {d['weights']:,}, "
           f"C {d['outputs']:,})")
-    print(f"  energy       {e['total'] / 1e6:>14.3f} µJ  (mac {e['mac'] / 1e6:.3f}, register "
-          f"{e['register'] / 1e6:.3f}, sram {e['sram'] / 1e6:.3f}, dram {e['dram'] / 1e6:.3f})")
+    parts = ", ".join(f"{k} {e[k] / 1e6:.3f}" for k in Energy.components() if e[k] or k == "leakage")
+    print(f"  energy       {e['total'] / 1e6:>14.3f} µJ  ({parts})")
     print(f"  area         {report['area_mm2']['total']:>14.3f} mm²")
     return 0
 
 
-def _operands(args, precision: Precision):
+def _operands(args, precision: Precision, fmt: str = "int"):
     if args.shape is not None:
         if args.a or args.b:
             raise TpuError("give either --shape or --a and --b, not both")
@@ -119,7 +120,9 @@ def _operands(args, precision: Precision):
         m, k, n = parse_gemm(args.shape)
         rng = np.random.default_rng(0)
 
-        def draw(what, shape):  # over the declared width's range (binary: ±1)
+        def draw(what, shape):  # over the declared width's range (binary: ±1; floats: N(0, 1))
+            if fmt != "int":
+                return rng.standard_normal(shape).astype(float_dtype(fmt)).astype(np.float64)
             bits, signed = precision.operand(what)
             if bits == 1:
                 return rng.choice(np.array([-1, 1]), shape)

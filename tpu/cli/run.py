@@ -148,7 +148,8 @@ def run(args) -> int:
     t = report["totals"]
     console.print(f"{t['cycles']:,} cycles = {t['seconds'] * 1e6:,.1f} µs at "
                   f"{config.clock.hz / 1e6:g} MHz; {t['energy_pj']['total'] / 1e6:,.2f} µJ "
-                  f"({t['energy_pj']['total'] / 1e3 / len(x):,.1f} nJ per input); area "
+                  f"({t['energy_pj']['total'] / 1e3 / len(x):,.1f} nJ per input, "
+                  f"{t['energy_pj']['leakage'] / 1e6:,.2f} µJ of it leakage); area "
                   f"{report['area_mm2']['total']:.2f} mm²")
     if report["float_islands"]:
         names = report["float_islands"]

@@ -121,6 +121,7 @@ def show(args) -> int:
 
     import tpu.sweep as sweep
     from tpu.cli.common import write_atomic, write_json
+    from tpu.report import document
     from tpu.sweep import plots
     from tpu.sweep.evaluate import METRICS
 
@@ -135,8 +136,8 @@ def show(args) -> int:
     if args.plot and not Path(args.plot).parent.is_dir():
         raise TpuError(f"--plot {args.plot}: folder {Path(args.plot).parent} does not exist")
     if args.json:
-        write_json(args.json, {"metrics": metrics, "points": _records(df, axes),
-                               "pareto": _records(front, axes)})
+        write_json(args.json, document("sweep", None, results=str(args.results), metrics=metrics,
+                                       points=_records(df, axes), pareto=_records(front, axes)))
     if args.csv:
         text = df.drop(columns=["report", "sweep", "key"]).to_csv(index=False)
         write_atomic(args.csv, lambda p: p.write_text(text))

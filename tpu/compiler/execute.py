@@ -267,7 +267,7 @@ def _layer_stats(program, attributed, durations, counts, by_layer) -> tuple[Laye
             ins = program.instrs[i]
             if ins.unit == "dma":
                 dram = dram + Operands(**{ins.operand: ins.nbytes})
-        c = dataclasses.replace(counts.get(layer.index, Counts()), dram_bytes=dram)
+        c = dataclasses.replace(counts.get(layer.index, Counts()), dram_bytes=dram, cycles=cycles)
         sram = Operands(weights=c.sram_reads.weights, inputs=c.sram_reads.inputs,
                         outputs=c.sram_writes.outputs)
         stats.append(LayerStats(

@@ -119,6 +119,9 @@ def _matrix_layer(index: int, node: MatrixOp, shapes, out_shape, config: Config,
     if node.x_q is None:  # a float matrix op (a float island): float32 MACs on the vector unit
         macs = groups * m * k * n
         return Layer(kind="vector", work=Work(fp=2 * macs), mapping="vector", island=True, **base)
+    if node.w_q is None:  # integer inputs but float weights: the graph was never quantized
+        raise TpuError(f"layer {node.name!r} is not quantized: quantize the model first "
+                       f"(tpu run --calib X.npy, or tpu.quantize)")
     base["precision"] = layer_precision(node.x_q, node.w_q, config.array, node.name)
     if not node.const_weights:
         return Layer(kind="matmul", packs=tuple((g,) for g in range(groups)), mapping="dynamic", **base)
@@ -138,9 +141,6 @@ def _matrix_layer(index: int, node: MatrixOp, shapes, out_shape, config: Config,
         -(-n * size_ // a.cols)
     limits.check("tiles", tiles, f"layer {node.name!r} ({groups} groups of GEMM M={m} K={k} N={n})")
     packs = _packs(groups, n, size_)
-    if node.x_q is None or node.w_q is None:
-        raise TpuError(f"layer {node.name!r} is not quantized: quantize the model first "
-                       f"(tpu run --calib X.npy, or tpu.quantize)")
     mats = node.weights([])
     zw_all = node.weight_zero_points(n * groups)
     mapped = tuple(_map_pack(node, mats, zw_all, p, config, base["precision"]) for p in packs)

@@ -1,4 +1,4 @@
-"""The instruction stream of DESIGN.md §1, readable as text (``Program.asm()``).
+"""The instruction stream (docs/machine.md, "The instruction set"), readable as text (``Program.asm()``).
 
 Instructions name the unit that executes them and the instructions they wait for; the
 executor times them on a scoreboard (one queue per unit, in program order), so DMA, the

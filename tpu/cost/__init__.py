@@ -1,13 +1,18 @@
-"""Energy, area and bandwidth models on top of technology tables (tpu/cost/tables/*.toml)."""
+"""Energy (dynamic and leakage), area and bandwidth models on top of technology tables
+(tpu/cost/tables/*.toml)."""
 
 from tpu.cost.area import (
     Area,
     area,
     fp_mac_area_um2,
+    fp_mac_leakage_mw,
+    leakage_mw,
     mac_area_um2,
     pe_area_um2,
+    pe_leakage_mw,
     pe_register_bits,
     sram_area_mm2,
+    sram_leakage_mw,
 )
 from tpu.cost.bandwidth import (
     attainable_macs_per_second,
@@ -45,13 +50,16 @@ __all__ = [
     "dram_energy_pj_per_bit",
     "energy",
     "fp_mac_area_um2",
+    "fp_mac_leakage_mw",
     "fp_mac_energy_pj",
     "int_add_energy_pj",
     "int_mult_energy_pj",
+    "leakage_mw",
     "load_tech",
     "mac_area_um2",
     "mac_energy_pj",
     "pe_area_um2",
+    "pe_leakage_mw",
     "pe_register_bits",
     "peak_macs_per_second",
     "register_energy_pj",
@@ -59,4 +67,5 @@ __all__ = [
     "roofline_seconds",
     "sram_area_mm2",
     "sram_energy_pj",
+    "sram_leakage_mw",
 ]

@@ -14,7 +14,10 @@
 - dram: DRAM bytes x 8 x pJ/bit of ``memory.dram_type``;
 - vector: the vector unit's element operations: ``alu`` an ``acc_bits`` integer add, ``mul`` an
   ``act_bits`` integer multiply, ``lut`` one read of a 2^act_bits-entry table (an SRAM of that
-  size), ``fp`` one float32 operation (the mean of an fp32 add and multiply).
+  size), ``fp`` one float32 operation (the mean of an fp32 add and multiply);
+- leakage: the whole machine's static power (tpu.cost.area.leakage_mw: every PE, the
+  accumulators' shifters, the three buffers) for the ``cycles`` the work took at ``clock.hz``
+  (mW x ns = pJ). Without ``cycles`` (0), no leakage is charged.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import asdict, dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
+from tpu.cost.area import leakage_mw
 from tpu.cost.buffers import buffers
 from tpu.cost.tech import Tech, check_widths, load_tech
 from tpu.errors import ConfigError
@@ -128,6 +132,7 @@ class Counts:
     # two 4-bit products summed, "8x1x1": eight XNORs counted); empty: ``macs`` native ones
     pe_ops: Mapping[str, int] = field(default_factory=dict)
     shifted_adds: int = 0  # sums shifted left before an add (sliced passes)
+    cycles: int = 0  # machine cycles the work took: leakage is drawn for them
 
     def __post_init__(self):
         for f in fields(self):
@@ -186,16 +191,21 @@ class Energy:
     sram: float = 0.0
     dram: float = 0.0
     vector: float = 0.0
+    leakage: float = 0.0
     total: float = field(init=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "total", self.mac + self.register + self.sram + self.dram + self.vector)
+        object.__setattr__(self, "total", sum(getattr(self, k) for k in self.components()))
+
+    @classmethod
+    def components(cls) -> tuple[str, ...]:
+        """The parts ``total`` sums, in report order."""
+        return tuple(f.name for f in fields(cls) if f.init)
 
     def __add__(self, other: Energy) -> Energy:
         if not isinstance(other, Energy):
             return NotImplemented
-        return Energy(self.mac + other.mac, self.register + other.register,
-                      self.sram + other.sram, self.dram + other.dram, self.vector + other.vector)
+        return Energy(*(getattr(self, k) + getattr(other, k) for k in self.components()))
 
     def __radd__(self, other):
         return self if other == 0 else NotImplemented
@@ -237,8 +247,10 @@ def energy(counts: Counts, config) -> Energy:
     sram += counts.accumulator_reads * _sram_pj_per_byte(tech, b["accumulators"], False)
     sram += counts.accumulator_writes * _sram_pj_per_byte(tech, b["accumulators"], True)
     dram = counts.dram_bytes.total * 8 * dram_energy_pj_per_bit(tech, config.memory.dram_type)
+    # mW x ns = pJ
+    leakage = leakage_mw(config) * counts.cycles / config.clock.hz * 1e9 if counts.cycles else 0.0
     return Energy(mac=mac, register=register, sram=sram, dram=dram,
-                  vector=vector_energy(counts, config, tech))
+                  vector=vector_energy(counts, config, tech), leakage=leakage)
 
 
 def vector_op_energy_pj(tech: Tech, config) -> dict[str, float]:

@@ -10,8 +10,8 @@ as wide as the integer field, the +1 going in as the adder's carry). Every PE al
 before it (Horner's rule: a 3-way choice, two 2:1 multiplexers a bit, each costed as two
 bitwise gates).
 
-Area counts every circuit; energy per operation counts only the circuit the operation's tag
-selects (the others' inputs assumed held, as an operand-isolating implementation does; the HDL
+Area and leakage count every circuit; energy per operation counts only the circuit the
+operation's tag selects (the others' inputs assumed held, as an operand-isolating implementation does; the HDL
 does not gate them). fp16/bf16 PEs are an fp multiplier and an fp32 adder.
 """
 
@@ -28,10 +28,10 @@ def _sign_bits(array) -> int:
 
 
 def circuit(tech: Tech, array, lanes: int, act_field: int, weight_field: int, what: str) -> float:
-    """Energy (pJ, one operation) or area (um²) of one lane count's product circuit, without
-    the PE's accumulating adder. ``what`` is "energy" or "area"."""
+    """Energy (pJ, one operation), area (um²) or leakage (mW) of one lane count's product
+    circuit, without the PE's accumulating adder. ``what`` is "energy", "area" or "leakage"."""
     def cost(curve, x):
-        return curve.energy(x) if what == "energy" else curve.area(x)
+        return getattr(curve, what)(x)
 
     if act_field == 1 and weight_field == 1:  # XNOR lanes, counted
         return lanes * cost(tech.logic("xnor"), 1) + (cost(tech.logic("popcount"), lanes) if lanes > 1 else 0)
@@ -60,17 +60,21 @@ def native_op(array) -> tuple[int, int, int]:
     return 1, array.act_bits, array.weight_bits
 
 
-def product_area_um2(tech: Tech, array) -> float:
+_FP_FIELD = {"area": "um2", "leakage": "leakage_mw"}
+
+
+def product_cost(tech: Tech, array, what: str) -> float:
     """Every product circuit of a PE, its accumulating adder and (os, slicing) the Horner
-    multiplexers."""
+    multiplexers: area (um²) or leakage (mW), ``what`` "area" or "leakage"."""
     if array.format != "int":
-        return tech.fp_unit(array.format).mult_um2 + tech.fp_unit(FP_ACC).add_um2
-    area = sum(circuit(tech, array, n, array.act_bits // n, array.weight_bits // n, "area")
-               for n in supported_lanes(array))
-    area += tech.int_add.area(array.acc_bits)
+        f = _FP_FIELD[what]
+        return getattr(tech.fp_unit(array.format), f"mult_{f}") + getattr(tech.fp_unit(FP_ACC), f"add_{f}")
+    total = sum(circuit(tech, array, n, array.act_bits // n, array.weight_bits // n, what)
+                for n in supported_lanes(array))
+    total += getattr(tech.int_add, what)(array.acc_bits)
     if array.dataflow == "os" and array.multi_precision:
-        area += 2 * 2 * tech.logic("xnor").area(array.acc_bits)
-    return area
+        total += 2 * 2 * getattr(tech.logic("xnor"), what)(array.acc_bits)
+    return total
 
 
 def tag_bits(array) -> int:
@@ -91,8 +95,9 @@ def shift_energy_pj(tech: Tech, array) -> float:
     return tech.logic("shifter").energy(array.acc_bits)
 
 
-def accumulator_shifters_um2(tech: Tech, array) -> float:
-    """ws/is arrays that slice add shifted rows: one ``acc_bits`` barrel shifter per column."""
+def accumulator_shifters(tech: Tech, array, what: str = "area") -> float:
+    """ws/is arrays that slice add shifted rows: one ``acc_bits`` barrel shifter per column;
+    area (um²) or leakage (mW)."""
     if array.dataflow == "os" or not array.multi_precision or array.format != "int":
         return 0.0
-    return array.cols * tech.logic("shifter").area(array.acc_bits)
+    return array.cols * getattr(tech.logic("shifter"), what)(array.acc_bits)

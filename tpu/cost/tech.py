@@ -10,7 +10,13 @@ A table gives measured points; the model between and beyond them is:
 - SRAM read energy, write energy (per access of the port's width) and area: each a power law
   ``y = k * bytes**a * width_bits**b`` fitted by least squares (in logs) to the table's
   (capacity, port width) points, e.g. CACTI runs; the loader refuses a fit that does not grow
-  with both capacity and width.
+  with both capacity and width. SRAM leakage power is a power law fitted the same way with
+  ``b >= 0`` imposed (least squares constrained: where the free fit's ``b`` is negative, the
+  best fit with ``b = 0``): CACTI's leakage is the cells' and barely depends on the port, and a
+  law that fell with the port would make a wider array leak less. It must grow with capacity.
+- leakage (static) power in mW: a fourth column of every curve point (interpolated like energy
+  and area), ``add_leakage_mw``/``mult_leakage_mw`` of a float unit, ``leakage_mw_per_bit`` of a
+  register, a sixth column of every SRAM point.
 - optional logic curves (``xnor``: x = bits of a bitwise XNOR; ``popcount``: x = inputs;
   ``shifter``: x = width of a barrel shifter): the multi-precision array's binary lanes and
   shifted sums; a table without them cannot cost those, and says so when asked.
@@ -58,11 +64,12 @@ def _proportional_interp(xs: tuple[float, ...], ys: tuple[float, ...], x: float)
 
 @dataclass(frozen=True)
 class CostCurve:
-    """Energy (pJ) and area (um^2) of a unit against its cost driver ``x``."""
+    """Energy (pJ), area (um^2) and leakage power (mW) of a unit against its cost driver ``x``."""
 
     xs: tuple[float, ...]
     energy_pj: tuple[float, ...]
     area_um2: tuple[float, ...]
+    leakage_mw: tuple[float, ...]
     source: str
 
     def energy(self, x: float) -> float:
@@ -71,13 +78,18 @@ class CostCurve:
     def area(self, x: float) -> float:
         return _proportional_interp(self.xs, self.area_um2, x)
 
+    def leakage(self, x: float) -> float:
+        return _proportional_interp(self.xs, self.leakage_mw, x)
+
 
 @dataclass(frozen=True)
 class FpCost:
     add_pj: float
     add_um2: float
+    add_leakage_mw: float
     mult_pj: float
     mult_um2: float
+    mult_leakage_mw: float
     source: str
 
 
@@ -85,6 +97,7 @@ class FpCost:
 class RegisterCost:
     energy_pj_per_bit: float
     area_um2_per_bit: float
+    leakage_mw_per_bit: float
     source: str
 
 
@@ -101,24 +114,32 @@ class PowerLaw:
                         + self.width_exp * math.log(width_bits))
 
     @classmethod
-    def fit(cls, sizes, widths, values) -> PowerLaw:
-        """Least squares in logs through (size, width, value) points."""
+    def fit(cls, sizes, widths, values, width_exp_at_least: float | None = None) -> PowerLaw:
+        """Least squares in logs through (size, width, value) points; with
+        ``width_exp_at_least``, the best fit whose width exponent is not below it (the objective
+        is convex, so a free optimum below the bound has the constrained one on the bound)."""
         import numpy as np
 
         x = np.column_stack([np.ones(len(sizes)), np.log(sizes), np.log(widths)])
-        coef, *_ = np.linalg.lstsq(x, np.log(values), rcond=None)
+        y = np.log(values)
+        coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+        if width_exp_at_least is not None and coef[2] < width_exp_at_least:
+            b = width_exp_at_least
+            ac, *_ = np.linalg.lstsq(x[:, :2], y - b * x[:, 2], rcond=None)
+            coef = (*ac, b)
         return cls(*(float(c) for c in coef))
 
 
 @dataclass(frozen=True)
 class SramCost:
     """One SRAM macro against its capacity (bytes) and port width (bits): energy per access of
-    the whole port, read or write, and area. ``points`` are the (bytes, width_bits, read_pj,
-    write_pj, area_um2) the laws were fitted to."""
+    the whole port, read or write, area and leakage power. ``points`` are the (bytes,
+    width_bits, read_pj, write_pj, area_um2, leakage_mw) the laws were fitted to."""
 
     read: PowerLaw
     write: PowerLaw
     area: PowerLaw
+    leakage: PowerLaw
     points: tuple[tuple[float, ...], ...]
     source: str
 
@@ -130,6 +151,9 @@ class SramCost:
 
     def area_um2(self, size_bytes: float, width_bits: float) -> float:
         return self.area(size_bytes, width_bits)
+
+    def leakage_mw(self, size_bytes: float, width_bits: float) -> float:
+        return self.leakage(size_bytes, width_bits)
 
 
 @dataclass(frozen=True)
@@ -309,37 +333,39 @@ class _Reader:
         return out
 
     def sram(self, sec: Mapping) -> SramCost:
+        columns = "[bytes, width_bits, read_pj, write_pj, area_um2, leakage_mw]"
         rows = sec.get("points")
         if not isinstance(rows, list) or len(rows) < 3:
-            raise self.fail("sram.points", "must be a list of at least 3 points [bytes, width_bits, "
-                                           "read_pj, write_pj, area_um2]")
+            raise self.fail("sram.points", f"must be a list of at least 3 points {columns}")
         pts = []
         for i, row in enumerate(rows):
-            if not (isinstance(row, list) and len(row) == 5 and all(
+            if not (isinstance(row, list) and len(row) == 6 and all(
                     isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in row)):
-                raise self.fail(f"sram.points[{i}]", "must be [bytes, width_bits, read_pj, write_pj, "
-                                                     f"area_um2], five positive numbers, got {row!r}")
+                raise self.fail(f"sram.points[{i}]",
+                                f"must be {columns}, six positive numbers, got {row!r}")
             pts.append(tuple(float(v) for v in row))
         sizes, widths = [p[0] for p in pts], [p[1] for p in pts]
         if len(set(sizes)) < 2 or len(set(widths)) < 2:
             raise self.fail("sram.points", "must span at least two capacities and two port widths "
                                            "(the model is fitted in both)")
         laws = {}
-        for col, what in ((2, "read_pj"), (3, "write_pj"), (4, "area_um2")):
-            law = PowerLaw.fit(sizes, widths, [p[col] for p in pts])
+        for col, what in ((2, "read_pj"), (3, "write_pj"), (4, "area_um2"), (5, "leakage_mw")):
+            leak = what == "leakage_mw"  # the port width barely matters: b >= 0 imposed
+            law = PowerLaw.fit(sizes, widths, [p[col] for p in pts], 0.0 if leak else None)
             if law.capacity_exp <= 0 or law.width_exp < 0:
-                raise self.fail("sram.points", f"give a {what} that falls with capacity or port width "
-                                f"(fitted exponents {law.capacity_exp:.3g}, {law.width_exp:.3g})")
+                raise self.fail("sram.points", f"must give a {what} that grows with capacity and port "
+                                f"width (fitted exponents {law.capacity_exp:.3g}, {law.width_exp:.3g})")
             laws[what] = law
-        return SramCost(laws["read_pj"], laws["write_pj"], laws["area_um2"], tuple(pts),
-                        self.string(sec, "source", "sram."))
+        return SramCost(laws["read_pj"], laws["write_pj"], laws["area_um2"], laws["leakage_mw"],
+                        tuple(pts), self.string(sec, "source", "sram."))
 
     def curve(self, data: Mapping, key: str, square: bool) -> CostCurve:
+        """Points [x, energy pJ, area um2, leakage mW]."""
         sec = self.table(data, key, {"source", "points"})
-        pts = self.points(sec, "points", 3, f"{key}.")
+        pts = self.points(sec, "points", 4, f"{key}.")
         xs = tuple(p[0] ** 2 if square else p[0] for p in pts)
         source = self.string(sec, "source", f"{key}.")
-        return CostCurve(xs, tuple(p[1] for p in pts), tuple(p[2] for p in pts), source)
+        return CostCurve(xs, *(tuple(p[i] for p in pts) for i in (1, 2, 3)), source)
 
     def tech(self, name: str, data: Mapping) -> Tech:
         top = {"name", "node_nm", "description", "source", "int_add", "int_mult", "fp", "register",
@@ -354,14 +380,15 @@ class _Reader:
         fp = {}
         for fmt in FP_FORMATS:
             p = f"fp.{fmt}."
-            numbers = ("add_pj", "add_um2", "mult_pj", "mult_um2")
+            numbers = ("add_pj", "add_um2", "add_leakage_mw", "mult_pj", "mult_um2",
+                       "mult_leakage_mw")
             sec = self.table(fp_sec, fmt, {"source", *numbers}, "fp.")
             fp[fmt] = FpCost(*(self.positive(sec, k, p) for k in numbers),
                              self.string(sec, "source", p))
 
-        reg = self.table(data, "register", {"source", "energy_pj_per_bit", "area_um2_per_bit"})
-        register = RegisterCost(self.positive(reg, "energy_pj_per_bit", "register."),
-                                self.positive(reg, "area_um2_per_bit", "register."),
+        numbers = ("energy_pj_per_bit", "area_um2_per_bit", "leakage_mw_per_bit")
+        reg = self.table(data, "register", {"source", *numbers})
+        register = RegisterCost(*(self.positive(reg, k, "register.") for k in numbers),
                                 self.string(reg, "source", "register."))
 
         sram = self.sram(self.table(data, "sram", {"source", "points"}))

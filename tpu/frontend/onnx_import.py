@@ -470,9 +470,10 @@ class _Importer:
                 missing.setdefault(key, []).append(where)
         if missing:
             parts = [f"{op} ×{len(names)} (first: {names[0]})" for op, names in sorted(missing.items())]
-            raise ModelError(f"{self.fname}: {sum(len(v) for v in missing.values())} nodes use ops tpu does "
-                             f"not support: {'; '.join(parts)}. Re-export the model with supported ops "
-                             f"(docs/compiler.md): {', '.join(supported_ops())}")
+            count = sum(len(v) for v in missing.values())
+            raise ModelError(f"{self.fname}: {count} {'node uses an op' if count == 1 else 'nodes use ops'} "
+                             f"tpu does not support: {'; '.join(parts)}. Re-export the model with "
+                             f"supported ops (docs/compiler.md): {', '.join(supported_ops())}")
 
     def _import(self, node: onnx.NodeProto) -> None:
         op = node.op_type

@@ -90,6 +90,15 @@ class AvgPool(Pool):
     def is_global(self, shape) -> bool:
         return self.global_ or (tuple(self.kernel) == tuple(shape[2:]) and not any(self.pads))
 
+    def work(self, shapes, out):
+        # only the quantized global average sums integers; every other form adds (and divides)
+        # in float32, as onnxruntime's QLinearAveragePool does
+        if self.out_q is not None and self.is_global(shapes[0]):
+            return super().work(shapes, out)
+        k = shapes[0][2] * shapes[0][3] if self.global_ else self.window(shapes[0])[0][0] * \
+            self.window(shapes[0])[0][1]
+        return Work(fp=size(out) * (k + 1))
+
     def run(self, args, nx):
         x = np.asarray(args[0])
         if self.out_q is None:

@@ -1,4 +1,4 @@
-"""Quantization: schemes and qparams, calibration, exact requantization, QAT (DESIGN.md §4)."""
+"""Quantization: schemes and qparams, calibration, exact requantization, QAT (docs/numerics.md)."""
 
 from tpu.quant.requant import (
     bias_int32,

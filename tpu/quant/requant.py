@@ -1,4 +1,4 @@
-"""Requantization of int32 accumulators, both ways the peers do it (DESIGN.md §4).
+"""Requantization of int32 accumulators, both ways the peers do it (docs/numerics.md, "Requantization").
 
 * ``requant_float``: the float32 scheme of onnxruntime MLAS, PyTorch fbgemm and TFLite-XNNPACK.
 * ``quantize_multiplier`` + ``requant_fixed``: gemmlowp/TFLite reference fixed point (int32

@@ -1,6 +1,6 @@
 """Integer ranges, scale/zero-point (``qparams``), QuantizeLinear and DequantizeLinear.
 
-Two conventions are reproduced bit for bit (see DESIGN.md §4):
+Two conventions are reproduced bit for bit (see docs/numerics.md, "Scale and zero point"):
 
 * ``"onnxruntime"``: ``onnxruntime.quantization.quant_utils.compute_scale_zp`` with the ranges of
   ``get_qmin_qmax_for_qType`` (float64 scale stored as float32, tiny scales replaced by 1/0).

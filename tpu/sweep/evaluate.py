@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 from tpu.config import Config, config_from_dict
 from tpu.errors import TpuError
+from tpu.report import run_document
 from tpu.sweep.spec import Workload
 
 METRICS = ("cycles", "energy_pj", "area_mm2", "dram_bytes", "utilization", "seconds")
@@ -66,7 +67,7 @@ def evaluate(workload: Workload, config: Config | dict) -> dict:
         "dram_bytes": int(sum(dram.values()) if isinstance(dram, dict) else dram),
         "utilization": float(t["utilization"]),
         "seconds": float(t["seconds"]),
-        "report": json.dumps(report, sort_keys=True, default=_plain),
+        "report": json.dumps(run_document(report), sort_keys=True, default=_plain),  # the file schema
     }
     row["wall_s"] = time.perf_counter() - start
     return row
