@@ -89,7 +89,7 @@ def _unit(node: Node, graph: Graph, producers: dict[str, Node]) -> str:
     return node.unit
 
 
-def _map_pack(node: MatrixOp, mats: list[np.ndarray], zw_all: np.ndarray, pack: tuple[int, ...],
+def map_pack(node: MatrixOp, mats: list[np.ndarray], zw_all: np.ndarray, pack: tuple[int, ...],
               config: Config, precision: Precision) -> MappedWeights:
     """The (block-diagonal, for several groups) weight matrix of one pack, mapped exactly;
     ``mats`` are the op's per-group weight matrices, ``zw_all`` its column zero points."""
@@ -143,7 +143,7 @@ def _matrix_layer(index: int, node: MatrixOp, shapes, out_shape, config: Config,
     packs = _packs(groups, n, size_)
     mats = node.weights([])
     zw_all = node.weight_zero_points(n * groups)
-    mapped = tuple(_map_pack(node, mats, zw_all, p, config, base["precision"]) for p in packs)
+    mapped = tuple(map_pack(node, mats, zw_all, p, config, base["precision"]) for p in packs)
     return Layer(kind="matmul", packs=packs, mapped=mapped, mapping="packed" if size_ > 1 else "gemm", **base)
 
 

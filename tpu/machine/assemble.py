@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tpu.array.precision import Precision
-from tpu.compiler.lower import _map_pack
+from tpu.compiler.lower import map_pack
 from tpu.compiler.operands import MappedWeights, choose_offset
 from tpu.errors import ModelError, ShapeError
 from tpu.machine import isa
@@ -312,7 +312,7 @@ class _Assembler:
         if declared != native:
             mats = node.weights([])
             zw_all = node.weight_zero_points(layer.n * layer.groups)
-            mapped = tuple(_map_pack(node, mats, zw_all, pack, self.program.config, native)
+            mapped = tuple(map_pack(node, mats, zw_all, pack, self.program.config, native)
                            for pack in layer.packs)
         if any(m.rowsum for m in mapped):
             raise AssemblyError(
