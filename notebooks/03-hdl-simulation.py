@@ -599,7 +599,8 @@ lines = [
     f"* **A whole network agrees.** Digit {y_test[IMAGE]} → class {logits_r.argmax()} on both "
     f"backends, logits bit-identical, per-layer cycles identical "
     f"({sum(s.cycles for s in net_rtl.layers):,} in total, the DUT's own counter) on the RTL "
-    f"machine ({t_rtl:.0f} s with the build; the Python machine takes {t_cycle:.2f} s); "
+    f"machine ({net_rtl.machine.rtl['sim_wall_s']:.2f} s of simulation, "
+    f"{net_rtl.machine.rtl['build_wall_s']:.0f} s of build; the Python machine takes {t_cycle:.2f} s); "
     f"{n_instrs} instructions start and end on the same cycles on both, and the units are "
     f"busy {busy_text} of the run.",
     f"* **Area: {'the same' if alike else 'different'} scaling with operand width.** At 0.2 µm² per "
