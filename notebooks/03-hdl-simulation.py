@@ -603,7 +603,8 @@ lines = [
     f"{net_rtl.machine.rtl['build_wall_s']:.0f} s of build; the Python machine takes {t_cycle:.2f} s); "
     f"{n_instrs} instructions start and end on the same cycles on both, and the units are "
     f"busy {busy_text} of the run.",
-    f"* **Area: {'the same' if alike else 'different'} scaling with operand width.** At 0.2 µm² per "
+    f"* **Area: {'similar (within 10%)' if alike else 'different'} scaling with operand width.** "
+    f"The multipliers are calibrated to synthesis (docs/cost.md); at 0.2 µm² per "
     f"transistor the synthesized int8 PE is {agree8:.2f}× the analytic one. From 8 to 16 bits "
     f"synthesis grows {g16s:.2f}× and the model {g16m:.2f}× (the model "
     f"{'under' if g16s > g16m else 'over'}estimates the wide PE relative to int8); at 4 bits "
