@@ -85,3 +85,10 @@ def test_shape_on_a_float_array_draws_values_of_its_format(tmp_path, fmt):
     assert main(["gemm", "--shape", "20x30x10", "--config", str(cfg), "--json", str(out)]) == 0
     r = json.loads(out.read_text())
     assert r["macs"] == 20 * 30 * 10 and r["config"]["array"]["format"] == fmt
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """`tpu ... | head -1`: the pipe is closed when tpu writes."""
+    cmd = f"{sys.executable} -m tpu.cli gemm --shape 300x200x100 | true"  # closed before tpu writes
+    done = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
