@@ -100,14 +100,12 @@ def _stage1(m: Module, c: int, x, qm, shift):
 
 def _stage2(m: Module, c: int, prod, sat, right):
     """SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT."""
-    nudged = Signal(signed(66), name=f"nudged{c}")
-    m.d.comb += nudged.eq(prod + Mux(prod >= 0, Const(1 << 30), Const(1 - (1 << 30))))
-    # C division by 2^31 truncates toward zero: bias negative values before the shift
+    # (prod ± 2^30) / 2^31 truncating toward zero equals floor((prod + 2^30) / 2^31) for
+    # both signs, i.e. ((prod >> 30) + 1) >> 1: no value wider than 35 bits (a 65-bit
+    # sum costs a simulator multi-word arithmetic every cycle)
     high = Signal(signed(32), name=f"high{c}")
-    m.d.comb += high.eq(Mux(sat, INT32_MAX,
-                            (nudged + Mux(nudged < 0, (1 << 31) - 1, 0)) >> 31))
-    mask = Signal(unsigned(32), name=f"mask{c}")
-    m.d.comb += mask.eq((Const(1, unsigned(33)) << right) - 1)
+    m.d.comb += high.eq(Mux(sat, INT32_MAX, ((prod >> 30) + 1) >> 1))
+    mask = _low_ones(m, right, 32, f"mask{c}")
     rem = Signal(unsigned(32), name=f"rem{c}")
     threshold = Signal(unsigned(33), name=f"thr{c}")
     m.d.comb += [rem.eq(high.as_unsigned() & mask), threshold.eq((mask >> 1) + (high < 0))]
@@ -116,13 +114,22 @@ def _stage2(m: Module, c: int, prod, sat, right):
     return r
 
 
+def _low_ones(m: Module, n, width: int, name: str):
+    """``2^n - 1`` for ``0 ≤ n ≤ width``, as a ``width``-bit signal. A right shift of all ones:
+    ``1 << n`` would be ``width + 2^len(n) - 1`` bits wide before truncation."""
+    mask = Signal(width, name=name)
+    m.d.comb += mask.eq(Const((1 << width) - 1, width) >> (width - n)[:width.bit_length()])
+    return mask
+
+
 def _round_shift(m: Module, value, n, width: int, name: str):
-    """``value >> n`` rounded to nearest, ties to even (n ≥ 1), as a ``width``-bit signal."""
-    mask = Signal(value.shape().width, name=f"{name}_mask")
-    m.d.comb += mask.eq((Const(1, value.shape().width + 1) << n) - 1)
+    """``value >> n`` rounded to nearest, ties to even (1 ≤ n ≤ len(value)), as a
+    ``width``-bit signal."""
+    w = value.shape().width
+    mask = _low_ones(m, n, w, f"{name}_mask")
     q = Signal(width, name=f"{name}_q")
-    rem = Signal(value.shape().width, name=f"{name}_rem")
-    half = Signal(value.shape().width, name=f"{name}_half")
+    rem = Signal(w, name=f"{name}_rem")
+    half = Signal(w, name=f"{name}_half")
     m.d.comb += [q.eq(value >> n), rem.eq(value & mask), half.eq((mask >> 1) + 1)]
     out = Signal(width + 1, name=f"{name}_rne")
     m.d.comb += out.eq(q + ((rem > half) | ((rem == half) & q[0])))
