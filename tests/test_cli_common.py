@@ -163,6 +163,15 @@ def test_work_too_large_is_refused_with_the_override(tmp_path):
     assert not (tmp_path / "r.json").exists()
 
 
+@pytest.mark.parametrize("argv", [["run", "--backend", "rtl"], ["gemm", "--shape", "8x8x8",
+                                                                  "--backend", "rtl"]])
+def test_rtl_build_too_large_is_refused_up_front(tmp_path, argv):
+    """tpu-v1's 256×256 array would spend hours generating and compiling Verilog."""
+    status, err = cli(*argv, "--config", "tpu-v1", "--json", tmp_path / "r.json")
+    assert_one_line_error(status, err, "256×256", "65,536 PEs", "TPU_MAX_RTL_PES=65536")
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--version"])

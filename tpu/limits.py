@@ -2,7 +2,7 @@
 
 Code that is about to plan, allocate or step something whose size the user controls calls
 :func:`check` with the estimate; past the limit it raises :class:`tpu.errors.LimitError` naming
-the size, the limit and how to raise it. Three quantities are limited:
+the size, the limit and how to raise it. Four quantities are limited:
 
 ========= =================== ============ =====================================================
 name      variable            default      why
@@ -13,10 +13,12 @@ pe_cycles TPU_MAX_PE_CYCLES   2·10^10      the cycle-level model (and the RTL) 
                                            every cycle: ~2·10^7 PE-cycles/s on one core
 bytes     TPU_MAX_BYTES       4 GiB        one allocation (operands, per-cycle stimulus, a
                                            .npy file's array)
+rtl_pes   TPU_MAX_RTL_PES     4,096        an RTL build (Verilog generation, Verilator's C++)
+                                           grows with the PEs: 32×32 takes ~1.2 min on 2 cores
 ========= =================== ============ =====================================================
 
 Override: set the variable (a number, ``1e12`` or ``inf``); on the command line
-``tpu --no-limits COMMAND …`` lifts all three; in Python ``with tpu.limits.raised(tiles=10**8):``
+``tpu --no-limits COMMAND …`` lifts all four; in Python ``with tpu.limits.raised(tiles=10**8):``
 or ``with tpu.limits.unlimited():``.
 """
 
@@ -47,6 +49,8 @@ LIMITS = {lim.name: lim for lim in (
     Limit("pe_cycles", "TPU_MAX_PE_CYCLES", 2e10, "PE-cycles",
           "the cycle-level model steps every PE every cycle, ~2e7 PE-cycles per second"),
     Limit("bytes", "TPU_MAX_BYTES", 4 * 2**30, "bytes", "memory for one step"),
+    Limit("rtl_pes", "TPU_MAX_RTL_PES", 64 * 64, "PEs",
+          "an RTL build grows with the PEs, a 32×32 one takes ~1.2 min on 2 cores"),
 )}
 
 _override: ContextVar[dict[str, float]] = ContextVar("tpu_limits", default={})  # noqa: B039 (never mutated)
@@ -90,7 +94,8 @@ def check_bytes(nbytes: int | float, what: str) -> None:
 
 @contextmanager
 def raised(**values: float) -> Iterator[None]:
-    """Within the block, use these limits (``tiles=``, ``pe_cycles=``, ``bytes=``)."""
+    """Within the block, use these limits (``tiles=``, ``pe_cycles=``, ``bytes=``,
+    ``rtl_pes=``)."""
     unknown = set(values) - set(LIMITS)
     if unknown:
         raise LimitError(f"unknown limit {sorted(unknown)[0]!r}; limits: {', '.join(LIMITS)}")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tpu import limits
 from tpu.array.stimulus import Outputs
 from tpu.config import Config
 from tpu.errors import TpuError
@@ -65,6 +66,9 @@ def simulate_matrix_unit(config: Config, stimulus, *, simulator: str | None = No
 
     simulator = simulator or default_simulator()
     params = array_params(config)
+    limits.check("rtl_pes", params.rows * params.cols,
+                 f"an RTL build of the {params.rows}×{params.cols} matrix unit (--backend cycle "
+                 f"steps the same array in Python)")
     groups = [("out_valid", ["out_data"])]
     if accumulators and params.stationary:
         groups.append(("acc_valid", ["acc_addr", "acc_data"]))

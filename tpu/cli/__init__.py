@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tpu {__version__}")
     parser.add_argument("--no-limits", action="store_true",
                         help="run work larger than the limits of tpu.limits (TPU_MAX_TILES, "
-                             "TPU_MAX_PE_CYCLES, TPU_MAX_BYTES) instead of refusing it")
+                             "TPU_MAX_PE_CYCLES, TPU_MAX_BYTES, TPU_MAX_RTL_PES) instead "
+                             "of refusing it")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.cache import cached_build, source_digest
+from tpu import limits
 from tpu.errors import TpuError
 from tpu.machine import isa
 from tpu.machine.params import MachineParams
@@ -33,6 +34,13 @@ VERILATOR_FLAGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--noasse
                    "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", "top"]
 # -O3 for this CPU: 1.4× the simulation speed of -O2 at 8×8; a 32×32 build takes ~1.7 min
 CXXFLAGS = "-O3 -march=native"
+
+
+def check_size(params: MachineParams) -> None:
+    """Refuse a machine too large to build (``tpu.limits``, ``TPU_MAX_RTL_PES``)."""
+    limits.check("rtl_pes", params.rows * params.cols,
+                 f"an RTL build of the {params.rows}×{params.cols} machine (--backend machine "
+                 f"runs the same program, cycle for cycle, in Python)")
 
 
 class SimulationError(TpuError):
@@ -81,6 +89,7 @@ class RtlMachine:
         from sim.runner import check_simulator
         from tpu.rtl import default_simulator
 
+        check_size(params)
         self.p = params
         self.faults = frozenset(faults)  # planted bugs (sim.mutations); none in normal use
         self.simulator = simulator or default_simulator()

@@ -86,18 +86,20 @@ def run(program, inputs, *, backend: str = "machine", requant: str = "float",
         raise ShapeError("--saturate-pairs reproduces onnxruntime's int16 pair saturation, which "
                          "the machine's exact MACs do not; run the machine backends without it "
                          "(onnxruntime agrees with exact sums on 7-bit weights: reduce_range)")
-    image = assemble(program, params, requant=nx.requant)
-    p = image.params
+    p = params or MachineParams.from_config(program.config)
+    if backend == "rtl":
+        from tpu.machine.rtl import RtlMachine, check_size
+
+        check_size(p)  # before the assembler's work on a machine too large to build
     graph = program.notes["graph"]
     xs = graph.check_inputs(inputs)
+    image = assemble(program, p, requant=nx.requant)
     env = dict(zip(graph.inputs, xs, strict=True))
     dram = image.dram.copy()
     for name, home in image.inputs.items():
         _store(dram, home, env[name])
     sim = None
     if backend == "rtl":
-        from tpu.machine.rtl import RtlMachine
-
         sim = simulator if isinstance(simulator, RtlMachine) else \
             RtlMachine(p, simulator=simulator, waves=waves)
     t0 = 0
