@@ -124,7 +124,7 @@ def run_program(program: Program, x, *, backend: str = "fast", requant: str = "f
                     sram_writes=Operands(outputs=_nbytes(program, node.output)))
             else:
                 if values:
-                    env[node.output] = node.run(args, nx)
+                    env[node.output] = node.evaluate(args, nx)
                 if layer.kind == "vector":
                     counts[layer.index] = _vector_counts(layer, program)
         except MALFORMED as exc:

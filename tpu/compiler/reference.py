@@ -28,7 +28,7 @@ def numerics(requant: str = "float", saturate_pairs: bool = False, acc_bits: int
 def run_node(node: Node, args: list[np.ndarray], mode: str = "float", saturate_pairs: bool = False,
              acc_bits: int | None = 32) -> np.ndarray:
     """Apply one node to its evaluated inputs."""
-    return node.run(args, numerics(mode, saturate_pairs, acc_bits))
+    return node.evaluate(args, numerics(mode, saturate_pairs, acc_bits))
 
 
 def evaluate(graph: Graph, x, *, requant: str = "float", all_tensors: bool = False,
@@ -52,7 +52,7 @@ def evaluate(graph: Graph, x, *, requant: str = "float", all_tensors: bool = Fal
     keep = set(graph.outputs)
     for k, node in enumerate(graph.nodes):
         try:
-            env[node.output] = node.run([env[t] if t else None for t in node.inputs], nx)
+            env[node.output] = node.evaluate([env[t] if t else None for t in node.inputs], nx)
         except MALFORMED as exc:
             raise TpuError(f"node {node.name!r} ({node.op}): {type(exc).__name__}: {exc}") from None
         if observe is not None:

@@ -210,7 +210,7 @@ def _host_step(step: HostStep, image: Image, env: dict, dram: np.ndarray, nx: Nu
         return {"layer": step.layer, "op": "im2col", "node": node.name, "elements": int(mat.size),
                 "wall_s": time.perf_counter() - t}
     args = [_value(n, image, env) if n else None for n in node.inputs]
-    out = node.run(args, nx)
+    out = node.evaluate(args, nx)
     env[node.output] = out
     home = image.homes.get(node.output)
     if home is not None and home.dram is not None:

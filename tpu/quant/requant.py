@@ -39,7 +39,8 @@ def requant_float(acc, multiplier_f32, zero_point, qmin: int, qmax: int,
         raise QuantError(f"accumulator must be an integer array, got {acc.dtype}")
     m = expand(np.asarray(multiplier_f32, np.float32), acc.ndim, axis)
     zy = expand(np.asarray(zero_point, np.int64), acc.ndim, axis)
-    v = acc.astype(np.float32) * m  # int -> fp32 rounds to nearest even, like the C cast
+    with np.errstate(over="ignore"):  # a huge M gives ±inf, clamped below, as in MLAS
+        v = acc.astype(np.float32) * m  # int -> fp32 rounds to nearest even, like the C cast
     v = np.clip(v, (qmin - zy).astype(np.float32), (qmax - zy).astype(np.float32))
     return np.round(v).astype(np.int64) + zy
 
