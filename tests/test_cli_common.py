@@ -12,8 +12,9 @@ from numpy.lib import format as npy_format
 
 import tpu
 from tpu.cli import build_parser, main
-from tpu.cli.common import OutputFile, load_npy
+from tpu.cli.common import OutputFile
 from tpu.errors import InputError, LimitError
+from tpu.files import load_npy
 
 
 def cli(*args):
@@ -183,7 +184,7 @@ def test_version(capsys):
 _SLOW_WRITER = """
 import signal, sys, time
 from tpu.cli import _terminate
-from tpu.cli.common import write_atomic
+from tpu.files import write_atomic
 signal.signal(signal.SIGTERM, _terminate)
 def writer(path):
     path.write_bytes(b"partial" * 100)

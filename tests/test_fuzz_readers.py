@@ -18,9 +18,9 @@ from numpy.lib import format as npy_format
 import tpu
 from tpu import limits
 from tpu.cli import main
-from tpu.cli.common import load_npy
 from tpu.config import SECTIONS
 from tpu.errors import TpuError
+from tpu.files import load_npy
 from tpu.roofline import parse_gemm
 from tpu.scalesim import parse_config, parse_topology, simulate
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from tpu import workloads
 from tpu.array import BACKENDS
 from tpu.cli.common import (
     OutputFile,
     add_config_arg,
     bit_width,
-    load_npy,
     output_folder,
     write_figure,
     write_json,
@@ -20,7 +20,6 @@ from tpu.cli.common import (
     write_text,
 )
 from tpu.config import load_config
-from tpu.errors import TpuError
 
 PLOT_FILES = ("cycles.png", "energy.png", "roofline.png")  # what --plots DIR holds
 
@@ -76,45 +75,20 @@ def add_quant_args(p) -> None:
 
 def prepare(model, calib, config, args):
     """Load the model; quantize it (per the CLI flags) when it is float."""
-    from tpu.compiler.quantize import quantize
     from tpu.compiler.widths import load_layer_bits
-    from tpu.frontend import load_onnx
 
-    graph = load_onnx(model)
-    layer_bits = load_layer_bits(args.layer_bits) if getattr(args, "layer_bits", None) else None
-    if graph.quantized:
-        if layer_bits:
-            raise TpuError(f"{model}: is already quantized; --layer-bits needs a float model")
-        return graph
-    if calib is None:
-        raise TpuError(f"{model}: is a float model; pass --calib X.npy (a few representative "
-                       f"inputs) so it can be quantized")
     a = config.array
-    return quantize(graph, calib, per_channel=not args.per_tensor, method=args.method,
-                    act_bits=min(8, a.act_bits) if args.act_bits is None else args.act_bits,
-                    weight_bits=min(8, a.weight_bits) if args.weight_bits is None else args.weight_bits,
-                    act_signed=False, weight_signed=True, layer_bits=layer_bits)
+    layer_bits = load_layer_bits(args.layer_bits) if getattr(args, "layer_bits", None) else None
+    return workloads.prepare(
+        model, calib, per_channel=not args.per_tensor, method=args.method, layer_bits=layer_bits,
+        act_bits=min(8, a.act_bits) if args.act_bits is None else args.act_bits,
+        weight_bits=min(8, a.weight_bits) if args.weight_bits is None else args.weight_bits)
 
 
-def workload(args, *, batch: int | None = None, calib_images: int = 512):
-    """(model path, input batch, calibration batch or None, labels or None) that the flags name;
-    without MODEL, the bundled digits CNN on the held-out digits (first ``batch``)."""
-    if args.model is None:
-        from tpu.nn.digits import bundled_model, load_digits_split
-
-        x_train, x, _, labels = load_digits_split()
-        model, calib, x, labels = bundled_model("cnn"), x_train[:calib_images], x[:batch], labels[:batch]
-        if args.input:
-            x, labels = load_npy(args.input, "input"), None
-    else:
-        if not args.input:
-            raise TpuError("pass --input X.npy with the batch to run the model on")
-        model, labels = args.model, None
-        x = load_npy(args.input, "input")  # the model's declared input type decides (float, ids)
-        calib = None
-    if args.calib:
-        calib = load_npy(args.calib, "calibration")
-    return model, x, calib, labels
+def workload(args, *, batch: int | None = None, calib_images: int | None = 512):
+    """:func:`tpu.workloads.load` of the model, input and calibration the flags name."""
+    return workloads.load(args.model, args.input, args.calib, batch=batch,
+                          calib_images=calib_images)
 
 
 def run(args) -> int:

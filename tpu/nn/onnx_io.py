@@ -58,7 +58,7 @@ def to_model_proto(model: Sequential) -> onnx.ModelProto:
 
 
 def save_onnx(model: Sequential, path: str | Path) -> None:
-    from tpu.cli.common import write_atomic
+    from tpu.files import write_atomic
 
     proto = to_model_proto(model)
     write_atomic(path, lambda p: p.write_bytes(proto.SerializeToString()))

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import time
 from functools import lru_cache
-from types import SimpleNamespace
 
 from tpu.config import Config, config_from_dict
 from tpu.errors import TpuError
+from tpu.files import jsonable
 from tpu.report import run_document
 from tpu.sweep.spec import Workload
 
@@ -35,14 +35,12 @@ def prepared(workload: Workload, act_bits: int, weight_bits: int):
 
         x = np.random.default_rng(0).standard_normal((workload.batch or 1, 3, 224, 224))
         return zoo.resnet18(), x.astype(np.float32), None
-    from tpu.cli.run import prepare  # exactly as `tpu run` does
-    from tpu.cli.run import workload as run_workload
+    from tpu import workloads
 
-    args = SimpleNamespace(model=workload.path, input=workload.input, calib=workload.calib,
-                           per_tensor=False, method="minmax", act_bits=None, weight_bits=None)
-    model, x, calib, labels = run_workload(args, batch=workload.batch)
-    widths = SimpleNamespace(array=SimpleNamespace(act_bits=act_bits, weight_bits=weight_bits))
-    return prepare(model, calib, widths, args), x, labels
+    model, x, calib, labels = workloads.load(workload.path, workload.input, workload.calib,
+                                             batch=workload.batch)
+    graph = workloads.prepare(model, calib, act_bits=act_bits, weight_bits=weight_bits)
+    return graph, x, labels  # as `tpu run` prepares them
 
 
 def evaluate(workload: Workload, config: Config | dict) -> dict:
@@ -67,7 +65,7 @@ def evaluate(workload: Workload, config: Config | dict) -> dict:
         "dram_bytes": int(sum(dram.values()) if isinstance(dram, dict) else dram),
         "utilization": float(t["utilization"]),
         "seconds": float(t["seconds"]),
-        "report": json.dumps(run_document(report), sort_keys=True, default=_plain),  # the file schema
+        "report": json.dumps(run_document(report), sort_keys=True, default=jsonable),  # the file schema
     }
     row["wall_s"] = time.perf_counter() - start
     return row
@@ -92,14 +90,3 @@ def _report(workload: Workload, config: Config) -> dict:
         report["accuracy"] = float(np.mean(np.argmax(result.outputs[0], axis=1) == labels))
     return report
 
-
-def _plain(obj):
-    import numpy as np
-
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -88,7 +88,7 @@ def _no_minor_labels(ax) -> None:
 
 def save(fig, path_stem: Path, formats=("png",)) -> list[Path]:
     """Write ``path_stem.<format>`` for each format (PNG at 150 dpi); returns the paths."""
-    from tpu.cli.common import write_atomic
+    from tpu.files import write_atomic
 
     written = []
     for fmt in formats:
