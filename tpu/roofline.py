@@ -207,19 +207,28 @@ def roofline_figure(machine: Roof, points: tuple[Point, ...] | list[Point], titl
     lo = min([machine.ridge_macs_per_byte / 100, *finite]) / 2
     hi = max([machine.ridge_macs_per_byte * 100, *finite]) * 2
     xs = np.geomspace(lo, hi, 200)
-    fig = figure(figsize=(7, 4.5), layout="tight")
+    # past ten points the default colour cycle repeats: one colour per point from a qualitative
+    # map (20 colours), then from a continuous one; the legend moves beside the axes
+    import matplotlib
+
+    n = len(points)
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20" if n <= 20 else "turbo"]
+    colors = [cmap(i) if n <= 20 else cmap(i / (n - 1)) for i in range(n)]
+    ncol = max(1, math.ceil(n / 28))
+    fig = figure(figsize=(7 + (1.6 * ncol if n > 10 else 0), 4.5), layout="tight")
     ax = fig.subplots()
     ax.loglog(xs, [tops(machine.attainable(x)) for x in xs], "k-", label="roof")
     ax.axvline(machine.ridge_macs_per_byte, color="grey", ls=":",
                label=f"ridge {machine.ridge_macs_per_byte:,.0f} MACs/byte")
-    for source, marker in (("model", "o"), ("gemm", "s")):
-        group = [p for p in points if p.source == source]
-        for p in group:
-            x = p.intensity if math.isfinite(p.intensity) else hi
-            ax.plot(x, p.achieved_tops, marker, label=p.name)
+    for p, color in zip(points, colors, strict=True):
+        x = p.intensity if math.isfinite(p.intensity) else hi
+        ax.plot(x, p.achieved_tops, "o" if p.source == "model" else "s", color=color, label=p.name)
     ax.set_xlabel("arithmetic intensity (MACs per DRAM byte)")
     ax.set_ylabel("TOPS (2 ops per MAC)")
     ax.set_title(title or f"roofline of {machine.config}")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    if n > 10:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), ncol=ncol)
+    else:
+        ax.legend(fontsize=7, loc="lower right")
     return fig
