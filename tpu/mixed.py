@@ -228,28 +228,64 @@ def format_tables(study: MixedStudy) -> str:
 
 def mixed_figure(study: MixedStudy, title: str = "mixed precision"):
     """Accuracy against energy per inference: uniform widths, every measured mixed point, the
-    Pareto front and the chosen assignment."""
+    Pareto front and the chosen assignment; on the right the same, zoomed on the accuracies
+    near W8A8 where the choice is made."""
     from tpu.report import figure
 
-    fig = figure(figsize=(8, 5), layout="tight")
-    ax = fig.subplots()
-    mixed = [p for p in study.points if len(set(p.layers.values())) > 1]
-    ax.plot([p.energy_pj / 1e3 for p in mixed], [100 * p.accuracy for p in mixed], ".", color="0.6",
+    fig = figure(figsize=(12, 5), layout="tight")
+    full, zoom = fig.subplots(1, 2)
+    base = 100 * study.base.accuracy
+    floor = base - max(5.0, 3 * study.budget)
+    for ax in (full, zoom):
+        _mixed_axes(ax, study, floor if ax is zoom else None, floor)
+    full.axhspan(floor, 100, color="C1", alpha=0.08, label="zoomed on the right")
+    full.legend(fontsize=8, loc="center")
+    zoom.set_title(f"within {base - floor:g} points of W8A8", fontsize=10)
+    fig.suptitle(title)
+    return fig
+
+
+def _mixed_axes(ax, study: MixedStudy, floor: float | None, zoomed: float = 0.0) -> None:
+    def xy(p):
+        return p.energy_pj / 1e3, 100 * p.accuracy
+
+    def shown(p):
+        return floor is None or 100 * p.accuracy >= floor
+
+    mixed = [p for p in study.points if len(set(p.layers.values())) > 1 and shown(p)]
+    ax.plot([xy(p)[0] for p in mixed], [xy(p)[1] for p in mixed], ".", color="0.6",
             label="mixed (measured)")
-    for p in study.uniform:
-        ax.plot(p.energy_pj / 1e3, 100 * p.accuracy, "o", color="C0")
-        ax.annotate(p.label(), (p.energy_pj / 1e3, 100 * p.accuracy), fontsize=7, xytext=(4, 3),
-                    textcoords="offset points")
-    front = sorted((p for p in study.uniform + study.points if p.pareto), key=lambda p: p.energy_pj)
-    ax.plot([p.energy_pj / 1e3 for p in front], [100 * p.accuracy for p in front], "-", color="C2",
+    front = sorted((p for p in study.uniform + study.points if p.pareto and shown(p)),
+                   key=lambda p: p.energy_pj)
+    ax.plot([xy(p)[0] for p in front], [xy(p)[1] for p in front], "-", color="C2",
             label="Pareto front")
     c = study.chosen
-    ax.plot(c.energy_pj / 1e3, 100 * c.accuracy, "*", ms=14, color="C3",
-            label=f"chosen (budget {study.budget:g} points)")
+    ax.plot(*xy(c), "*", ms=14, color="C3", label=f"chosen (budget {study.budget:g} points)",
+            zorder=3)
+    uniform = sorted((p for p in study.uniform if shown(p)), key=lambda p: p.energy_pj)
+    ax.plot([xy(p)[0] for p in uniform], [xy(p)[1] for p in uniform], "o", color="C0",
+            label="uniform widths", zorder=4)
+    xs = [xy(p)[0] for p in [*uniform, *mixed, c]]
+    lo, hi = min(xs), max(xs)
+    ys = [xy(p)[1] for p in [*uniform, *mixed, c]]
+    yspan = (max(ys) - min(ys)) or 1.0
+    placed: list[tuple[float, float, int]] = []
+    for p in uniform:
+        x, y = xy(p)
+        if floor is None and y >= zoomed:
+            continue  # labelled in the zoom
+        right = x > lo + 0.85 * (hi - lo)  # near the right edge: label to the left
+        dy = 3
+        # labels of nearby points (within 4 % of either span) are stacked 9 points apart
+        while any(abs(x - px) < 0.04 * ((hi - lo) or 1) and abs(y - py) < 0.04 * yspan
+                  and pdy == dy for px, py, pdy in placed):
+            dy -= 9
+        placed.append((x, y, dy))
+        ax.annotate(p.label(), (x, y), fontsize=7, xytext=(-4 if right else 4, dy),
+                    textcoords="offset points", ha="right" if right else "left", zorder=5)
     ax.axhline(100 * (study.base.accuracy - study.budget / 100), color="k", ls=":", lw=0.8)
     ax.set_xlabel("energy per inference (nJ)")
     ax.set_ylabel(f"{study.metric} %")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.suptitle(title)
-    return fig
+    if floor is not None:
+        ax.legend(fontsize=8, loc="lower right")
