@@ -368,7 +368,9 @@ MODELS_DIR = Path(__file__).resolve().parent / "data" / "models"
 # width and resolution; materialized from their weight-free skeletons with seed 0.
 REAL_MODELS = ("mobilenet_v2_w035_64", "squeezenet1_1_64", "shufflenet_v2_x0_5_64",
                "efficientnet_b0_w050_d050_64", "resnet18_w025_64", "resnet18_w025_64_dynamo",
-               "transformer_d32_l2_s16", "lstm_h32_s16", "gru_h32_s16")
+               "transformer_d32_l2_s16", "lstm_h32_s16", "gru_h32_s16",
+               "mobilenet_v3_small_64", "googlenet_64", "regnet_y_400mf_64", "densenet_g8_64",
+               "convnext_s3_64", "vit_p8_d64_l2_32")
 
 
 def real_model(name: str, directory: Path, seed: int = 0) -> Path:

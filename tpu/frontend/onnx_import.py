@@ -164,6 +164,14 @@ class _Importer:
             raise self.err(node, f"{what} {name!r} must be a constant initializer")
         return self.consts[t]
 
+    def int8_const(self, node, name: str, what: str) -> np.ndarray:
+        """A constant operand of a QOperator op: its kernels take int8 or uint8 only."""
+        v = np.asarray(self.const(node, name, what))
+        if v.dtype not in (np.int8, np.uint8):
+            raise self.err(node, f"{what} {name!r} is {v.dtype}, not int8 or uint8 (onnxruntime "
+                                 f"refuses this model too; re-quantize it)")
+        return v
+
     def float_const(self, node, name: str) -> np.ndarray:
         t = self.tensor(name)
         if t in self.dq_const:

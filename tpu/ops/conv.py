@@ -131,7 +131,7 @@ def _fold_bn(ctx, bn, w, bias):
 @onnx_op("QLinearConv")
 def import_qlinear_conv(ctx, node, group):
     x, xq = ctx.int_input(node, 0)
-    w = np.asarray(ctx.const(node, node.input[3], "weight"))
+    w = ctx.int8_const(node, node.input[3], "weight")
     wq = ctx.qparams(node, node.input[4], node.input[5], 0)
     oq = ctx.out_q(node, 6)
     bias = None

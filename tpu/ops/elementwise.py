@@ -175,7 +175,7 @@ def import_qlinear_binary(ctx, node, group):
         t = ctx.tensor(node.input[i])
         if ctx.is_constant(t):
             q = ctx.qparams(node, node.input[i + 1], node.input[i + 2] if len(node.input) > i + 2 else None)
-            ops.append((ctx.constant(np.asarray(ctx.maybe_const(t)).astype(np.int64), q), q))
+            ops.append((ctx.constant(ctx.int8_const(node, t, "input").astype(np.int64), q), q))
         else:
             ops.append(ctx.int_input(node, i))
     oq = ctx.out_q(node, 6)

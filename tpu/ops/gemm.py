@@ -184,7 +184,7 @@ def import_qlinear_matmul(ctx, node, group):
         oq = ctx.out_q(node, 6)
         ctx.emit(MatMul(ctx.name(node), (x, b), node.output[0], x_q=xq, w_q=bq, out_q=oq))
         return
-    w = np.asarray(ctx.const(node, node.input[3], "weight"))
+    w = ctx.int8_const(node, node.input[3], "weight")
     if w.ndim != 2:
         raise ctx.err(node, f"a constant second operand must be 2-D, got shape {w.shape}")
     wq = ctx.qparams(node, node.input[4], node.input[5], 1)
@@ -204,7 +204,7 @@ def import_qgemm(ctx, node, group):
     if a.get("transA", 0):
         ctx.emit(Transpose(f"{ctx.name(node)}_transA", (x,), f"{x}_T", perm=(1, 0)))
         x = f"{x}_T"
-    w = np.asarray(ctx.const(node, node.input[3], "weight"))
+    w = ctx.int8_const(node, node.input[3], "weight")
     wq = ctx.qparams(node, node.input[4], node.input[5], 1)
     bias = None
     if node.input[6]:

@@ -496,7 +496,7 @@ def import_qlinear_concat(ctx, node, group):
         t = ctx.tensor(node.input[i])
         q = ctx.qparams(node, node.input[i + 1], node.input[i + 2])
         if ctx.is_constant(t):
-            t = ctx.constant(np.asarray(ctx.maybe_const(t)).astype(np.int64), q)
+            t = ctx.constant(ctx.int8_const(node, t, "input").astype(np.int64), q)
         ins.append(t)
         qs.append(q)
     ctx.emit(Concat(ctx.name(node), tuple(ins), node.output[0], axis=int(ctx.attrs(node)["axis"]), q=oq,
