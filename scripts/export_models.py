@@ -8,7 +8,8 @@ torch is not a project dependency: run this in a scratch environment outside the
 working, and the default dynamo one; the wheels lie on this machine's disk):
 
     python3 -m venv /work/scratch-torch
-    /work/scratch-torch/bin/pip install torch==2.14.1 torchvision==0.29.1 onnx onnxscript onnxruntime numpy
+    /work/scratch-torch/bin/pip install torch==2.14.1 torchvision==0.29.1 transformers==5.24.0 \
+        onnx onnxscript onnxruntime numpy
     /work/scratch-torch/bin/python scripts/export_models.py            # all models
     /work/scratch-torch/bin/python scripts/export_models.py resnet18_w025_64 --keep out/models
 
@@ -151,6 +152,52 @@ class RecurrentClassifier(nn.Module):
         return self.head(out[:, -1])
 
 
+def hf_classifier(kind: str, num_labels: int = 3) -> nn.Module:
+    """A Hugging Face transformers model at toy size (vocab 100, width 32, 2 layers, 4 heads):
+    BERT and DistilBERT sequence classifiers taking ``input_ids`` and ``attention_mask``, GPT-2's
+    language-model head taking ``input_ids`` (its logits over the vocabulary). Eager attention,
+    as the ONNX export records it."""
+    import transformers as tf
+
+    common = {"vocab_size": 100, "max_position_embeddings": 64, "attn_implementation": "eager"}
+    if kind == "bert":
+        cfg = tf.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                            intermediate_size=64, num_labels=num_labels, **common)
+        return tf.BertForSequenceClassification(cfg)
+    if kind == "distilbert":
+        cfg = tf.DistilBertConfig(dim=32, n_layers=2, n_heads=4, hidden_dim=64, num_labels=num_labels,
+                                  **common)
+        return tf.DistilBertForSequenceClassification(cfg)
+    cfg = tf.GPT2Config(vocab_size=100, n_positions=64, n_embd=32, n_layer=2, n_head=4, use_cache=False,
+                        bos_token_id=0, eos_token_id=0, attn_implementation="eager")
+    return _Logits(tf.GPT2LMHeadModel(cfg))
+
+
+class _Logits(nn.Module):
+    """The ``logits`` of a transformers model's output, without its cache."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None):
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+
+
+class _SequenceLogits(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+
+def hf_model(kind: str) -> nn.Module:
+    model = hf_classifier(kind)
+    return model if kind == "gpt2" else _SequenceLogits(model)
+
+
 # --- the catalogue -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -162,6 +209,7 @@ class Spec:
     vocab: int = 0                   # > 0: the input is int64 token ids in [0, vocab)
     dynamo: bool = False             # the default (dynamo) exporter at opset 18, else TorchScript at 17
     full: bool = False               # full size, for benchmarks (else small, for tests)
+    inputs: tuple[str, ...] = ("input",)  # token ids first; "attention_mask": 1 = token, 0 = padding
 
 
 TV = torchvision.models
@@ -203,6 +251,18 @@ SPECS = [
     Spec("vit_p8_d64_l2_32", vit_tiny, (3, 32, 32),
          "torchvision VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=4, "
          "hidden_dim=64, mlp_dim=128, num_classes=10), head weights N(0, 0.02), 32x32"),
+    Spec("hf_bert_l2_d32_s16", partial(hf_model, "bert"), (16,),
+         "transformers BertForSequenceClassification (vocab 100, hidden 32, 2 layers, 4 heads, "
+         "intermediate 64, 3 labels), input_ids and attention_mask of 16 tokens", vocab=100,
+         dynamo=True, inputs=("input_ids", "attention_mask")),
+    Spec("hf_distilbert_l2_d32_s16", partial(hf_model, "distilbert"), (16,),
+         "transformers DistilBertForSequenceClassification (vocab 100, dim 32, 2 layers, 4 heads, "
+         "hidden 64, 3 labels), input_ids and attention_mask of 16 tokens", vocab=100,
+         dynamo=True, inputs=("input_ids", "attention_mask")),
+    Spec("hf_gpt2_l2_d32_s16", partial(hf_model, "gpt2"), (16,),
+         "transformers GPT2LMHeadModel (vocab 100, n_embd 32, 2 layers, 4 heads), input_ids of 16 "
+         "tokens -> logits over the vocabulary at every position", vocab=100, dynamo=True,
+         inputs=("input_ids",)),
     Spec("mobilenet_v2_224", TV.mobilenet_v2, (3, 224, 224),
          "torchvision mobilenet_v2(), 224x224, 1000 classes", full=True),
     Spec("resnet18_224", TV.resnet18, (3, 224, 224),
@@ -217,11 +277,15 @@ SPECS = [
 
 # --- export and check ----------------------------------------------------------------------------
 
-def example(spec: Spec, batch: int, seed: int) -> torch.Tensor:
+def example(spec: Spec, batch: int, seed: int) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(seed)
-    if spec.vocab:
-        return torch.randint(0, spec.vocab, (batch, *spec.input_shape), generator=g)
-    return torch.randn((batch, *spec.input_shape), generator=g)
+    if not spec.vocab:
+        return (torch.randn((batch, *spec.input_shape), generator=g),)
+    ids = torch.randint(0, spec.vocab, (batch, *spec.input_shape), generator=g)
+    if "attention_mask" not in spec.inputs:
+        return (ids,)
+    length = torch.randint(1, spec.input_shape[-1] + 1, (batch, 1), generator=g)
+    return ids, (torch.arange(spec.input_shape[-1]) < length).long()  # ones, then padding
 
 
 # Deprecated since torch 2.9 but still the exporter most users' models come from.
@@ -231,13 +295,15 @@ warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-
 def export(spec: Spec, model: nn.Module, path: Path) -> None:
     # Batch 2 in the example: torch.export specialises a dimension of size 1 to a constant.
     x = example(spec, 2, seed=1)
-    names = {"input_names": ["input"], "output_names": ["logits"]}
+    names = {"input_names": spec.inputs, "output_names": ["logits"]}
     if spec.dynamo:
-        torch.onnx.export(model, (x,), str(path), dynamo=True, opset_version=18, external_data=False,
-                          dynamic_shapes=({0: torch.export.Dim("batch")},), **names)
+        batch = torch.export.Dim("batch")
+        torch.onnx.export(model, x, str(path), dynamo=True, opset_version=18, external_data=False,
+                          dynamic_shapes=tuple({0: batch} for _ in x), **names)
     else:
-        torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17,
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, **names)
+        torch.onnx.export(model, x, str(path), dynamo=False, opset_version=17,
+                          dynamic_axes={n: {0: "batch"} for n in [*spec.inputs, "logits"]},
+                          **names)
 
 
 def check(spec: Spec, model: nn.Module, proto: onnx.ModelProto) -> float:
@@ -245,9 +311,9 @@ def check(spec: Spec, model: nn.Module, proto: onnx.ModelProto) -> float:
     onnx.checker.check_model(proto, full_check=True)
     x = example(spec, 3, seed=2)
     with torch.no_grad():
-        ref = model(x).numpy()
+        ref = model(*x).numpy()
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    (y,) = sess.run(None, {"input": x.numpy()})
+    (y,) = sess.run(None, {n: t.numpy() for n, t in zip(spec.inputs, x, strict=True)})
     np.testing.assert_allclose(y, ref, rtol=1e-3, atol=1e-4 * max(1.0, float(np.abs(ref).max())),
                                err_msg=spec.name)
     return float(np.abs(y - ref).max())
@@ -268,7 +334,7 @@ def calibrate_batchnorm(spec: Spec, model: nn.Module, batches: int = 4, batch: i
         m.train()  # only the norms: dropout and stochastic depth stay off
     with torch.no_grad():
         for i in range(batches):
-            model(example(spec, batch, seed=100 + i))
+            model(*example(spec, batch, seed=100 + i))
     model.eval()
     return len(norms)
 

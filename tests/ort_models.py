@@ -282,8 +282,11 @@ def digits_model(name: str, directory: Path) -> Path:
 
 
 class _Reader(ortq.CalibrationDataReader):
-    def __init__(self, name: str, calib: np.ndarray, batch: int = 64):
-        self._it = iter([{name: calib[i:i + batch]} for i in range(0, len(calib), batch)])
+    def __init__(self, names: list[str], calib, batch: int = 64):
+        xs = list(calib) if isinstance(calib, list | tuple) else [calib]
+        xs = [x if x.dtype.kind in "iu" else x.astype(np.float32) for x in xs]
+        self._it = iter([{n: x[i:i + batch] for n, x in zip(names, xs, strict=True)}
+                         for i in range(0, len(xs[0]), batch)])
 
     def get_next(self):
         return next(self._it, None)
@@ -321,7 +324,8 @@ def quantize(src: Path, dst: Path, calib: np.ndarray, *, fmt: str = "qoperator",
     """onnxruntime's quantize_static; ``pre_process`` runs its recommended quant_pre_process first
     (None: only where QOperator needs it)."""
     proto = onnx.load(str(src))
-    input_name = proto.graph.input[0].name
+    inits = {i.name for i in proto.graph.initializer}
+    names = [i.name for i in proto.graph.input if i.name not in inits]
     if pre_process is None:
         # quantize_static's QOperator mode crashes on biases the exporter deduplicated into
         # Identity nodes; its own pre-processing folds them first
@@ -332,7 +336,7 @@ def quantize(src: Path, dst: Path, calib: np.ndarray, *, fmt: str = "qoperator",
         src = pre
     ortq.quantize_static(
         str(src), str(dst),
-        _Reader(input_name, calib if calib.dtype.kind in "iu" else calib.astype(np.float32)),
+        _Reader(names, calib),
         quant_format=ortq.QuantFormat.QOperator if fmt == "qoperator" else ortq.QuantFormat.QDQ,
         per_channel=per_channel,
         reduce_range=reduce_range,
@@ -352,10 +356,16 @@ def ort_session(path: Path, optimized_path: Path | None = None) -> ort.Inference
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
-def ort_run(path: Path, x: np.ndarray) -> np.ndarray:
+def _feed(sess: ort.InferenceSession, x) -> dict[str, np.ndarray]:
+    """One array per model input: ``x`` an array (one input) or a list of them, in order."""
+    xs = list(x) if isinstance(x, list | tuple) else [x]
+    return {i.name: np.asarray(v) if np.asarray(v).dtype.kind in "iub" else np.asarray(v, np.float32)
+            for i, v in zip(sess.get_inputs(), xs, strict=True)}
+
+
+def ort_run(path: Path, x) -> np.ndarray:
     sess = ort_session(path)
-    x = np.asarray(x) if np.asarray(x).dtype.kind in "iu" else np.asarray(x, np.float32)
-    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    return sess.run(None, _feed(sess, x))[0]
 
 
 def random_input(name: str, n: int = 16, seed: int = 0) -> np.ndarray:
@@ -370,7 +380,8 @@ REAL_MODELS = ("mobilenet_v2_w035_64", "squeezenet1_1_64", "shufflenet_v2_x0_5_6
                "efficientnet_b0_w050_d050_64", "resnet18_w025_64", "resnet18_w025_64_dynamo",
                "transformer_d32_l2_s16", "lstm_h32_s16", "gru_h32_s16",
                "mobilenet_v3_small_64", "googlenet_64", "regnet_y_400mf_64", "densenet_g8_64",
-               "convnext_s3_64", "vit_p8_d64_l2_32")
+               "convnext_s3_64", "vit_p8_d64_l2_32",
+               "hf_bert_l2_d32_s16", "hf_distilbert_l2_d32_s16", "hf_gpt2_l2_d32_s16")
 
 
 def real_model(name: str, directory: Path, seed: int = 0) -> Path:
@@ -383,8 +394,13 @@ def real_model(name: str, directory: Path, seed: int = 0) -> Path:
 def sample(path: Path, n: int, seed: int) -> np.ndarray:
     from tpu.frontend.skeleton import sample_inputs
 
-    (x,) = sample_inputs(onnx.load(str(path)), batch=n, seed=seed).values()
-    return x
+    xs = list(sample_inputs(onnx.load(str(path)), batch=n, seed=seed).values())
+    return xs[0] if len(xs) == 1 else xs  # several inputs: a list, in the model's order
+
+
+def first(x, n: int):
+    """The first ``n`` samples of an input batch, or of each of several."""
+    return [a[:n] for a in x] if isinstance(x, list) else x[:n]
 
 
 def ort_tensors(path: Path, x: np.ndarray, tensors: dict[str, np.dtype]) -> dict[str, np.ndarray]:
@@ -400,8 +416,7 @@ def ort_tensors(path: Path, x: np.ndarray, tensors: dict[str, np.dtype]) -> dict
     tmp = Path(path).with_suffix(".probe.onnx")
     onnx.save(proto, str(tmp))
     sess = ort_session(tmp)
-    feed = {sess.get_inputs()[0].name: x}
-    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feed), strict=True))
+    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, _feed(sess, x)), strict=True))
 
 
 def assert_matches_ort(graph, path: Path, x: np.ndarray, *, saturate_pairs: bool = False) -> dict:

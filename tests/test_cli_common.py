@@ -14,7 +14,7 @@ import tpu
 from tpu.cli import build_parser, main
 from tpu.cli.common import OutputFile
 from tpu.errors import InputError, LimitError
-from tpu.files import load_npy
+from tpu.files import load_inputs, load_npy
 
 
 def cli(*args):
@@ -64,6 +64,32 @@ def test_npy_files_that_are_not_numeric_arrays(tmp_path):
             load_npy(str(path), "A")
     np.save(tmp_path / "good.npy", np.arange(6.0).reshape(2, 3))
     assert load_npy(str(tmp_path / "good.npy"), "A").shape == (2, 3)
+
+
+def test_npz_holds_one_checked_array_per_input(tmp_path):
+    np.savez(tmp_path / "x.npz", input_ids=np.ones((2, 4), np.int64), attention_mask=np.ones((2, 4)))
+    got = load_inputs(str(tmp_path / "x.npz"), "input")
+    assert sorted(got) == ["attention_mask", "input_ids"] and got["input_ids"].shape == (2, 4)
+    np.savez(tmp_path / "s.npz", ids=np.array([["a"]]))
+    np.savez(tmp_path / "e.npz")
+    (tmp_path / "t.npz").write_text("not a zip")
+    for name, message in (("s.npz", r"s\.npz:ids: input holds <U1 values"),
+                          ("e.npz", "holds no array"), ("t.npz", "not a readable .npz")):
+        with pytest.raises(InputError, match=message):
+            load_inputs(str(tmp_path / name), "input")
+
+
+def test_a_model_with_two_inputs_names_them(tmp_path):
+    """A .npy for a two-input model, or a .npz missing an input: one line naming the inputs."""
+    from tests.ort_models import real_model
+
+    model = real_model("hf_distilbert_l2_d32_s16", tmp_path)
+    np.save(tmp_path / "ids.npy", np.ones((2, 16), np.int64))
+    np.savez(tmp_path / "ids.npz", input_ids=np.ones((2, 16), np.int64))
+    for given, needle in (("ids.npy", "X.npz, one array per input name"),
+                          ("ids.npz", "takes inputs input_ids, attention_mask; got input_ids")):
+        assert_one_line_error(*cli("run", model, "--input", tmp_path / given, "--calib",
+                                   tmp_path / given), needle)
 
 
 def test_missing_npy_is_named(tmp_path):

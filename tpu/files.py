@@ -42,6 +42,46 @@ def load_npy(path: str, what: str) -> np.ndarray:
                          f"numpy.save") from None
 
 
+def load_inputs(path: str, what: str):
+    """A ``.npy`` array, or from a ``.npz`` file a dict of arrays by name (a model with several
+    inputs: one array per input, named as the input). Every array is checked as
+    :func:`load_npy` checks one, before it is read."""
+    if not str(path).endswith(".npz"):
+        return load_npy(path, what)
+    import zipfile
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{path}: {what} file not found")
+    out = {}
+    try:
+        with zipfile.ZipFile(p) as z:
+            for info in z.infolist():
+                name = info.filename.removesuffix(".npy")
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                              else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = header(f)
+                    _check_array_header(f"{path}:{name}", what, shape, dtype,
+                                        info.file_size - f.tell())
+                with z.open(info) as f:
+                    out[name] = np.lib.format.read_array(f, allow_pickle=False)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError, zipfile.BadZipFile) as exc:
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise InputError(f"{path}: not a readable .npz of arrays ({detail}); save it with "
+                         f"numpy.savez(path, input_name=array, ...)") from None
+    if not out:
+        raise InputError(f"{path}: the {what} .npz holds no array")
+    return out
+
+
+def batch_size(x) -> int:
+    """Samples in an input batch: an array, or a dict or list of arrays (one per input)."""
+    first = next(iter(x.values())) if isinstance(x, dict) else x[0] if isinstance(x, list) else x
+    return len(first)
+
+
 def _check_array_header(path: str, what: str, shape, dtype: np.dtype, data_bytes: int) -> None:
     if dtype.hasobject or dtype.kind not in NUMERIC_KINDS:
         raise InputError(f"{path}: {what} holds {dtype} values; expected numbers (integers or "

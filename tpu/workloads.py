@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tpu.errors import TpuError
-from tpu.files import load_npy
+from tpu.files import load_inputs
 
 
 def load(model: str | Path | None = None, input: str | Path | None = None,
@@ -17,21 +17,22 @@ def load(model: str | Path | None = None, input: str | Path | None = None,
          calib_images: int | None = 512):
     """(model path, input batch, calibration batch or None, labels or None). Without ``model``,
     the bundled digits CNN on the first ``batch`` held-out digits (labelled), calibrated on
-    ``calib_images`` training digits; ``input``/``calib`` name ``.npy`` files that replace them."""
+    ``calib_images`` training digits; ``input``/``calib`` name ``.npy`` files that replace them
+    (``.npz``, one array per input by name, for a model with several inputs)."""
     if model is None:
         from tpu.nn.digits import bundled_model, load_digits_split
 
         x_train, x, _, labels = load_digits_split()
         model, calib_x, x, labels = bundled_model("cnn"), x_train[:calib_images], x[:batch], labels[:batch]
         if input:
-            x, labels = load_npy(input, "input"), None
+            x, labels = load_inputs(input, "input"), None
     else:
         if not input:
             raise TpuError("pass --input X.npy with the batch to run the model on")
         labels, calib_x = None, None
-        x = load_npy(input, "input")  # the model's declared input type decides (float, ids)
+        x = load_inputs(input, "input")  # the model's declared input types decide (float, ids)
     if calib:
-        calib_x = load_npy(calib, "calibration")
+        calib_x = load_inputs(calib, "calibration")
     return model, x, calib_x, labels
 
 

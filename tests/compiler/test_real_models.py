@@ -1,9 +1,11 @@
 # ruff: noqa: F811  (pytest fixtures are parameters named like the imported fixture)
 """Real architectures — torchvision MobileNetV2 and V3-small, SqueezeNet 1.1, ShuffleNetV2,
 EfficientNet-B0, GoogLeNet, RegNetY-400MF, DenseNet, ConvNeXt, a vision transformer, ResNet-18
-from both torch exporters, a transformer encoder, an LSTM and a GRU (tests/data/models, reduced
-width and resolution, random weights) — on all three paths a user has: the float model quantized
-here with calibration data, and onnxruntime's own QDQ and QOperator quantizations.
+from both torch exporters, a transformer encoder, an LSTM and a GRU, and Hugging Face
+transformers' BERT and DistilBERT classifiers (token ids and an attention mask) and GPT-2
+(tests/data/models, reduced width and resolution, random weights) — on all three paths a user
+has: the float model quantized here with calibration data, and onnxruntime's own QDQ and
+QOperator quantizations.
 
 Against onnxruntime every integer op is exact and every float island (LayerNorm, ReduceMean,
 Erf, LSTM, convs whose bias comes through an Identity, ...) within 1 LSB, judged layer by layer on
@@ -20,6 +22,7 @@ from tests.ort_models import (  # noqa: F401
     ORT_SATURATES_U8S8,
     REAL_MODELS,
     assert_matches_ort,
+    first,
     ort_models,
     ort_run,
 )
@@ -62,7 +65,7 @@ def test_reference_matches_onnxruntime(ort_models, name, fmt):
 @pytest.mark.parametrize(("name", "fmt"), paths(["float", "qdq", "qoperator"]))
 def test_program_equals_reference(ort_models, name, fmt):
     _, graph = _graph(ort_models, name, fmt)
-    x = ort_models.test_input(name)[:2]
+    x = first(ort_models.test_input(name), 2)
     result = compile_graph(graph, CONFIG).run(x)
     np.testing.assert_array_equal(result.outputs[0], evaluate(graph, x)[0])
     units = {s.unit for s in result.layers}
@@ -74,7 +77,7 @@ def test_program_equals_reference(ort_models, name, fmt):
 @pytest.mark.parametrize("name", REAL_MODELS)
 def test_cycle_backend_equals_fast(ort_models, name):
     _, graph = _graph(ort_models, name, "qdq")
-    x = ort_models.test_input(name)[:1]
+    x = first(ort_models.test_input(name), 1)
     compiled = compile_graph(graph, CONFIG)
     fast, cycle = compiled.run(x), compiled.run(x, backend="cycle")
     np.testing.assert_array_equal(fast.outputs[0], cycle.outputs[0])

@@ -37,6 +37,9 @@ EXPECTED = {
     "densenet_g8_64": ((3, 64, 64), 10),
     "convnext_s3_64": ((3, 64, 64), 10),
     "vit_p8_d64_l2_32": ((3, 32, 32), 10),
+    "hf_bert_l2_d32_s16": ((16,), 3),
+    "hf_distilbert_l2_d32_s16": ((16,), 3),
+    "hf_gpt2_l2_d32_s16": ((16,), (16, 100)),
     "mobilenet_v2_224": ((3, 224, 224), 1000),
     "resnet18_224": ((3, 224, 224), 1000),
     "bert_tiny_s128": ((128,), 2),
@@ -77,10 +80,12 @@ def test_materialized_skeleton_runs_in_onnxruntime(name):
     assert not is_skeleton(model)
     onnx.checker.check_model(model, full_check=True)
     feeds = sample_inputs(model, batch=3, seed=0)
-    (x,) = feeds.values()
-    assert x.shape == (3, *shape)
+    assert all(v.shape == (3, *shape) for v in feeds.values())
+    if "attention_mask" in feeds:  # ones, then padding, at least one token
+        m = feeds["attention_mask"]
+        assert set(np.unique(m)) <= {0, 1} and (m[:, 0] == 1).all() and (np.diff(m, axis=1) <= 0).all()
     y = ort_run(model, feeds)
-    assert y.shape == (3, classes) and y.dtype == np.float32
+    assert y.shape == (3, *np.atleast_1d(classes)) and y.dtype == np.float32
     assert np.isfinite(y).all()
     # Not degenerate: the logits depend on the input (random-init BatchNorm once made them constant).
     assert np.ptp(y, axis=0).max() > 1e-3 * np.abs(y).max()

@@ -20,6 +20,7 @@ from tpu.cli.common import (
     write_text,
 )
 from tpu.config import load_config
+from tpu.files import batch_size
 
 PLOT_FILES = ("cycles.png", "energy.png", "roofline.png")  # what --plots DIR holds
 
@@ -29,7 +30,8 @@ def register(sub) -> None:
                                    "(default: the bundled digits CNN on the held-out digits)")
     p.add_argument("model", nargs="?", help="ONNX model (float or quantized by onnxruntime)")
     add_config_arg(p)
-    p.add_argument("--input", metavar="X.npy", help="input batch (float, the model's input shape)")
+    p.add_argument("--input", metavar="X.npy", help="input batch (the model's input shape and type; "
+                                                    "X.npz: one array per input, by input name)")
     p.add_argument("--calib", metavar="X.npy", help="calibration batch to quantize a float model")
     p.add_argument("--output", type=OutputFile, metavar="Y.npy", help="write the model's output")
     p.add_argument("--backend", choices=(*BACKENDS, "machine"), default="fast",
@@ -116,13 +118,13 @@ def run(args) -> int:
     if args.csv:
         write_text(args.csv, to_csv(run_document(report), "layers"))
     a = config.array
-    title = (f"{graph.name}: batch {len(x)} on {a.rows}×{a.cols} {a.dataflow} ({config.name}), "
+    title = (f"{graph.name}: batch {batch_size(x)} on {a.rows}×{a.cols} {a.dataflow} ({config.name}), "
              f"backend {args.backend}")
     console.print(layer_table(report, title))
     t = report["totals"]
     console.print(f"{t['cycles']:,} cycles = {t['seconds'] * 1e6:,.1f} µs at "
                   f"{config.clock.hz / 1e6:g} MHz; {t['energy_pj']['total'] / 1e6:,.2f} µJ "
-                  f"({t['energy_pj']['total'] / 1e3 / len(x):,.1f} nJ per input, "
+                  f"({t['energy_pj']['total'] / 1e3 / batch_size(x):,.1f} nJ per input, "
                   f"{t['energy_pj']['leakage'] / 1e6:,.2f} µJ of it leakage); area "
                   f"{report['area_mm2']['total']:.2f} mm²")
     if report["float_islands"]:

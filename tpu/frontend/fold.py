@@ -38,9 +38,24 @@ def single_node_model(node: onnx.NodeProto, inputs: list[np.ndarray], opset: int
     return helper.make_model(graph, opset_imports=[helper.make_opsetid(domain, opset)])
 
 
+def _gather_elements(node: onnx.NodeProto, data: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
+    axis = next((a.i for a in node.attribute if a.name == "axis"), 0) % data.ndim
+    # only the index tensor's extent of the other axes is read
+    data = data[tuple(slice(None) if d == axis else slice(0, n) for d, n in enumerate(idx.shape))]
+    return [np.take_along_axis(data, np.where(idx < 0, idx + data.shape[axis], idx), axis=axis)]
+
+
+# onnx 1.23's reference GatherElements fails when the indices are smaller than the data along
+# the gathered axis (what transformers' token_type_ids buffer exports to)
+OWN = {"GatherElements": _gather_elements}
+
+
 def fold(node: onnx.NodeProto, inputs: list[np.ndarray], opset: int) -> list[np.ndarray]:
     """Evaluate ``node`` on constant ``inputs`` (the arrays of its non-empty inputs, in order)."""
     from onnx.reference import ReferenceEvaluator
+
+    if node.domain in ("", "ai.onnx") and node.op_type in OWN:
+        return OWN[node.op_type](node, *map(np.asarray, inputs))
 
     model = single_node_model(node, inputs, opset)
     feeds = {f"in{i}": np.asarray(a) for i, a in enumerate(inputs)}

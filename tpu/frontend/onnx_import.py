@@ -37,6 +37,11 @@ _BITS = {np.dtype(np.uint8): (8, False), np.dtype(np.int8): (8, True),
 _INPUT_TYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64",
                 onnx.TensorProto.INT32: "int32"}
 
+# Logic and indexing the host runs on integer inputs: the attention mask an encoder takes
+# becomes the float mask added to its scores (Cast, GatherND, And, then a Where of constants)
+MASK_OPS = frozenset({"Cast", "And", "Or", "Xor", "Not", "GatherND", "Equal", "Less", "Greater",
+                      "LessOrEqual", "GreaterOrEqual"})
+
 
 def load_onnx(path: str | Path) -> Graph:
     """Read an ONNX file into the IR (float, QOperator or QDQ); raises ModelError."""
@@ -118,7 +123,9 @@ class _Importer:
         self.qp: dict[str, QParams] = {}  # integer activation tensors and their params
         self.dq_act: dict[str, str] = {}  # DQ output -> integer source tensor (lazy)
         self.dq_const: dict[str, tuple[np.ndarray, QParams]] = {}  # DQ of a constant
-        self.host: set[str] = set()  # tensors whose values the host knows before the run
+        self.host: set[str] = set()  # tensors the host computes: from shapes, or masks (below)
+        self.host_dtypes: dict[str, np.dtype] = {}
+        self.int_inputs: set[str] = set()  # integer graph inputs (token ids, attention masks)
         self.materialized: set[str] = set()
         self.skipped: set[int] = set()
         self.aliases: dict[str, str] = {}
@@ -246,7 +253,14 @@ class _Importer:
         return self.qp[self.tensor(tensor)]
 
     def int_input(self, node, idx: int) -> tuple[str, QParams]:
+        """Input ``idx`` of a QOperator op, whose scale and zero point follow it."""
         t = self.tensor(node.input[idx])
+        if t not in self.qp and t in self.host and len(node.input) > idx + 1 and node.input[idx + 1]:
+            # 8-bit data the host computes from shapes (a Gather of an 8-bit table by indices
+            # built from the batch size, as BERT's token types export): the op declares its
+            # parameters
+            zp = node.input[idx + 2] if len(node.input) > idx + 2 else None
+            self.qp[t] = self.qparams(node, node.input[idx + 1], zp)
         if t not in self.qp:
             raise self.err(node, f"input {t!r} is not a quantized tensor")
         return t, self.qp[t]
@@ -391,10 +405,28 @@ class _Importer:
         if node.output in values:
             self.values[node.output] = values[node.output]
 
+    def _host_op(self, node: onnx.NodeProto) -> None:
+        """A standard op the host computes: shape arithmetic, or (MASK_OPS) the logic that turns
+        an integer input such as an attention mask into the float mask the model adds."""
+        from tpu.ops.shape import HostOp
+
+        ins = tuple(i if i in self.int_inputs else self.host_input(i) for i in node.input if i)
+        dtypes = tuple(str(self.values[t].dtype if t in self.values else self.host_dtypes[t])
+                       for t in ins)
+        op = HostOp(self.name(node), ins, node.output[0], proto=node, opset=self.opset,
+                    dtypes=dtypes)
+        self.emit(op)
+        out = self.values.get(op.output)
+        if out is None:
+            out = op.run(op.stand_ins([self.shapes[t] for t in ins], [None] * len(ins)), None)
+        self.host_dtypes[op.output] = np.asarray(out).dtype
+
     # --- the import loop --------------------------------------------------------------------
     def run(self) -> Graph:
         g = self.proto.graph
         specs = self._specs()
+        self.int_inputs = {n for n, spec in specs.items() if spec.dtype != "float32"}
+        self.host_dtypes.update((n, np.dtype(spec.dtype)) for n, spec in specs.items())
         self._check_supported()
         for name, spec in specs.items():
             dims = spec.shape
@@ -468,6 +500,8 @@ class _Importer:
                 host.update(n.output)
                 continue
             on_host = standard and n.op_type not in KEEP and ins and all(i in host for i in ins)
+            on_host |= standard and n.op_type in MASK_OPS and all(i in host or i in self.int_inputs
+                                                                  for i in ins)
             if n.op_type == "Shape" or on_host:
                 host.update(n.output)
                 continue
@@ -506,12 +540,11 @@ class _Importer:
             for out, v in zip(node.output, values, strict=False):
                 self.consts[out] = v
             return
-        if op != "Shape" and standard and ins and all(i in self.host or i in self.consts for i in ins):
-            from tpu.ops.shape import HostOp
-
-            self.emit(HostOp(self.name(node), tuple(self.host_input(i) for i in node.input if i),
-                             node.output[0], proto=node, opset=self.opset))
-            return
+        masks = op in MASK_OPS and all(i in self.host or i in self.consts or i in self.int_inputs
+                                       for i in ins)
+        if op != "Shape" and standard and ins and (masks or all(i in self.host or i in self.consts
+                                                                for i in ins)):
+            return self._host_op(node)
         rule = RULES[op]
         group = self._group(node, rule) if rule.qdq else None
         if group is not None and rule.build(self, node, group) is True:  # it built the integer op

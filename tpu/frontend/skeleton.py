@@ -104,7 +104,9 @@ def _draw(name: str, info: dict, seed: int) -> np.ndarray:
 
 def sample_inputs(model: onnx.ModelProto, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
     """Random inputs for ``model``: float N(0, 1); int64 token ids in [0, rows of the table they
-    index through Gather). Symbolic dimensions take ``batch``."""
+    index through Gather); an int64 input that indexes no table is an attention mask: each row
+    ones, then a random number of zeros (padding), at least one one. Symbolic dimensions take
+    ``batch``."""
     rng = np.random.default_rng(seed)
     tables = {n.input[1]: n.input[0] for n in model.graph.node if n.op_type == "Gather"}
     dims = {i.name: list(i.dims) for i in model.graph.initializer}
@@ -116,9 +118,14 @@ def sample_inputs(model: onnx.ModelProto, batch: int = 1, seed: int = 0) -> dict
         shape = [d.dim_value if d.HasField("dim_value") else batch for d in t.shape.dim]
         if t.elem_type == TensorProto.INT64:
             table = dims.get(tables.get(inp.name, ""))
-            if not table:
-                raise ModelError(f"sample_inputs: int64 input {inp.name!r} indexes no Gather table")
-            feeds[inp.name] = rng.integers(0, table[0], shape, dtype=np.int64)
+            if table:
+                feeds[inp.name] = rng.integers(0, table[0], shape, dtype=np.int64)
+            elif shape:
+                ones = rng.integers(1, shape[-1] + 1, (*shape[:-1], 1))
+                feeds[inp.name] = (np.arange(shape[-1]) < ones).astype(np.int64)
+            else:
+                raise ModelError(f"sample_inputs: int64 input {inp.name!r} indexes no Gather table "
+                                 f"and is no mask (a scalar)")
         elif t.elem_type in _FLOATS:
             feeds[inp.name] = rng.standard_normal(shape).astype(_FLOATS[t.elem_type])
         else:

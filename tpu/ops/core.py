@@ -236,9 +236,17 @@ class Graph:
     def check_inputs(self, xs) -> list[np.ndarray]:
         """The arrays to run on, one per graph input, checked against the declared shapes and
         types (as onnxruntime checks them): a wrong rank, size or element type is a ShapeError."""
+        if isinstance(xs, dict):  # by input name, as a .npz holds them
+            if set(xs) != set(self.inputs):
+                raise ShapeError(f"model {self.name!r} takes inputs {', '.join(self.inputs)}; got "
+                                 f"{', '.join(map(str, xs)) or 'none'}")
+            xs = [xs[name] for name in self.inputs]
         xs = list(xs) if isinstance(xs, list | tuple) else [xs]
         if len(xs) != len(self.inputs):
-            raise ShapeError(f"model {self.name!r} takes {len(self.inputs)} input(s), got {len(xs)}")
+            several = f" ({', '.join(self.inputs)}; from the command line: X.npz, one array per " \
+                      f"input name)" if len(self.inputs) > 1 else ""
+            raise ShapeError(f"model {self.name!r} takes {len(self.inputs)} input(s){several}, "
+                             f"got {len(xs)}")
         out = []
         for name, x in zip(self.inputs, xs, strict=True):
             spec = self.spec(name)

@@ -323,10 +323,12 @@ class Shape(Node):
 @dataclass(frozen=True, eq=False)
 class HostOp(Node):
     """A standard ONNX op on host values (shape arithmetic: Gather/Concat/Cast/Mul/... of
-    shapes), computed by onnx's reference implementation."""
+    shapes; an attention mask made from an integer input), computed by onnx's reference
+    implementation."""
 
     proto: object = None  # onnx.NodeProto
     opset: int = 13
+    dtypes: tuple[str, ...] = ()  # of the inputs: stand-ins where a value comes only at run time
 
     unit = "host"
 
@@ -334,8 +336,13 @@ class HostOp(Node):
     def op(self) -> str:
         return self.proto.op_type
 
+    def stand_ins(self, shapes, values) -> list[np.ndarray]:
+        """The values, zeros of the right shape and type where one is not known yet."""
+        return [np.zeros(s, self.dtypes[i] if i < len(self.dtypes) else np.float32) if v is None else v
+                for i, (s, v) in enumerate(zip(shapes, values, strict=True))]
+
     def infer(self, shapes, values):
-        return np.shape(self.run(values, None))
+        return np.shape(self.run(self.stand_ins(shapes, values), None))
 
     def run(self, args, nx):
         from tpu.frontend.fold import fold
