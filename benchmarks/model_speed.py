@@ -1,7 +1,9 @@
 """Whole ``tpu run`` processes on full-size real models, beside onnxruntime on the same files.
 
-Models: torchvision MobileNetV2 and ResNet-18 at 224x224 (1000 classes) and a BERT-tiny-sized
-encoder (2 layers, d 128, sequence 128), from the committed skeletons (tests/data/models, random
+Models: torchvision MobileNetV2, ResNet-18 and ViT-B/16 at 224x224 (1000 classes), a
+BERT-tiny-sized encoder (2 layers, d 128, sequence 128) and Hugging Face transformers' BERT at
+bert-base size (12 layers, d 768, sequence 128, token ids and an attention mask), from the
+committed skeletons (tests/data/models, random
 weights), pre-processed and quantized by onnxruntime as its documentation recommends
 (quant_pre_process, then quantize_static: QDQ, u8 activations, s8 per-channel weights, MinMax, 8
 calibration inputs), batch 1, on the default edge-32 machine.
@@ -28,15 +30,18 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-MODELS = ("mobilenet_v2_224", "resnet18_224", "bert_tiny_s128")
+MODELS = ("mobilenet_v2_224", "resnet18_224", "vit_b_16_224", "bert_tiny_s128", "hf_bert_base_s128")
 ORT_CHILD = """
 import sys, numpy as np, onnxruntime as ort
 so = ort.SessionOptions(); so.log_severity_level = 3
 s = ort.InferenceSession(sys.argv[1], so, providers=["CPUExecutionProvider"])
-(y,) = s.run(None, {s.get_inputs()[0].name: np.load(sys.argv[2])})
+x = np.load(sys.argv[2])
+feed = dict(x) if sys.argv[2].endswith(".npz") else {s.get_inputs()[0].name: x}
+(y,) = s.run(None, feed)
 if len(sys.argv) > 3:
     np.save(sys.argv[3], y)
 """
@@ -51,10 +56,16 @@ def prepare(name: str, folder: Path) -> tuple[Path, Path]:
 
     float_model = real_model(name, folder)
     x = sample(float_model, 1, seed=2)
-    np.save(folder / f"{name}.x.npy", x)
+    if isinstance(x, list):  # several inputs: a .npz by input name, as tpu run takes them
+        names = [i.name for i in onnx.load(str(float_model)).graph.input]
+        path = folder / f"{name}.x.npz"
+        np.savez(path, **dict(zip(names, x, strict=True)))
+    else:
+        path = folder / f"{name}.x.npy"
+        np.save(path, x)
     qdq = quantize(float_model, folder / f"{name}.qdq.onnx", sample(float_model, 8, seed=1), fmt="qdq",
                    per_channel=True, pre_process=True)
-    return qdq, folder / f"{name}.x.npy"
+    return qdq, path
 
 
 # A small launcher runs the command: a child forked from this (large) process would count our
@@ -123,6 +134,8 @@ def float_path(tpu_cmd: list[str], folder: Path, repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS,
+                        help="a subset (the depthwise and --calib sections need mobilenet_v2_224)")
     args = parser.parse_args()
     tpu_cmd = [str(Path(sys.executable).with_name("tpu"))]
     print(f"{os.cpu_count()} CPUs; best of {args.repeat} runs; batch 1, edge-32, fast backend\n")
@@ -134,7 +147,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         inputs = {}
-        for name in MODELS:
+        for name in args.models:
             model, x = prepare(name, folder)
             inputs[name] = (model, x)
             report = folder / f"{name}.json"
@@ -149,8 +162,9 @@ def main() -> None:
             same = (f"{int((a == b).sum()):,} of {b.size:,} elements" if a.shape == b.shape
                     else "shapes differ")
             print(f"{name:<18} {t:>9.2f} {mem:>8.0f} {cycles:>11,}   {ot:>13.2f} {omem:>8.0f}   {same}")
-        depthwise(*inputs["mobilenet_v2_224"])
-        float_path(tpu_cmd, folder, args.repeat)
+        if "mobilenet_v2_224" in inputs:
+            depthwise(*inputs["mobilenet_v2_224"])
+            float_path(tpu_cmd, folder, args.repeat)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ working, and the default dynamo one; the wheels lie on this machine's disk):
     /work/scratch-torch/bin/python scripts/export_models.py            # all models
     /work/scratch-torch/bin/python scripts/export_models.py resnet18_w025_64 --keep out/models
 
-Seen with onnx 1.23.2, onnxscript 0.7.2, onnxruntime 1.32.0, numpy 2.4.6; 13 s for all eighteen, and
+Seen with onnx 1.23.2, onnxscript 0.7.2, onnxruntime 1.32.0, numpy 2.4.6; 2 min 12 s for all twenty-three (most of it the full-size ViT-B/16 and BERT-base), and
 the skeletons come out byte for byte the same on a rerun. Every model has random weights (torch's
 default initialisation, ``torch.manual_seed(0)``) with BatchNorm statistics taken from random
 inputs (see ``calibrate_batchnorm``), is in eval mode, has a dynamic batch dimension (``batch``;
@@ -106,6 +106,13 @@ def densenet_reduced(num_classes: int = 10) -> DenseNet:
                     num_classes=num_classes)
 
 
+def vit_b_16() -> VisionTransformer:
+    """torchvision vit_b_16 (224×224, 16×16 patches, 12 layers, width 768, 1000 classes)."""
+    model = TV.vit_b_16()
+    nn.init.trunc_normal_(model.heads.head.weight, std=0.02)  # torchvision zeroes it: logits ≡ 0
+    return model
+
+
 def vit_tiny(num_classes: int = 10) -> VisionTransformer:
     """torchvision VisionTransformer (patch conv, class token, learned positions, pre-LN encoder
     with nn.MultiheadAttention and GELU MLP) on 32×32 images: 8×8 patches, 2 layers, width 64."""
@@ -150,6 +157,15 @@ class RecurrentClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.rnn(x)
         return self.head(out[:, -1])
+
+
+def hf_bert_base(num_labels: int = 2) -> nn.Module:
+    """transformers BertForSequenceClassification at bert-base-uncased's size (vocab 30522,
+    hidden 768, 12 layers, 12 heads, intermediate 3072), input_ids and attention_mask."""
+    import transformers as tf
+
+    cfg = tf.BertConfig(num_labels=num_labels, attn_implementation="eager")
+    return _SequenceLogits(tf.BertForSequenceClassification(cfg))
 
 
 def hf_classifier(kind: str, num_labels: int = 3) -> nn.Module:
@@ -263,6 +279,12 @@ SPECS = [
          "transformers GPT2LMHeadModel (vocab 100, n_embd 32, 2 layers, 4 heads), input_ids of 16 "
          "tokens -> logits over the vocabulary at every position", vocab=100, dynamo=True,
          inputs=("input_ids",)),
+    Spec("vit_b_16_224", vit_b_16, (3, 224, 224),
+         "torchvision vit_b_16() with head weights N(0, 0.02), 224x224, 1000 classes", full=True),
+    Spec("hf_bert_base_s128", hf_bert_base, (128,),
+         "transformers BertForSequenceClassification at bert-base size (vocab 30522, hidden 768, "
+         "12 layers, 12 heads, intermediate 3072, 2 labels), input_ids and attention_mask of 128 "
+         "tokens", vocab=30522, dynamo=True, full=True, inputs=("input_ids", "attention_mask")),
     Spec("mobilenet_v2_224", TV.mobilenet_v2, (3, 224, 224),
          "torchvision mobilenet_v2(), 224x224, 1000 classes", full=True),
     Spec("resnet18_224", TV.resnet18, (3, 224, 224),
@@ -295,7 +317,7 @@ warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-
 def export(spec: Spec, model: nn.Module, path: Path) -> None:
     # Batch 2 in the example: torch.export specialises a dimension of size 1 to a constant.
     x = example(spec, 2, seed=1)
-    names = {"input_names": spec.inputs, "output_names": ["logits"]}
+    names = {"input_names": list(spec.inputs), "output_names": ["logits"]}
     if spec.dynamo:
         batch = torch.export.Dim("batch")
         torch.onnx.export(model, x, str(path), dynamo=True, opset_version=18, external_data=False,

@@ -34,7 +34,8 @@ def is_skeleton(model: onnx.ModelProto) -> bool:
 
 
 def strip(model: onnx.ModelProto, *, min_elements: int = 16) -> onnx.ModelProto:
-    """A copy of ``model`` whose float initializers of ≥ ``min_elements`` elements are placeholders.
+    """A copy of ``model`` whose float initializers of ≥ ``min_elements`` elements are placeholders
+    and whose nodes carry no metadata or doc strings.
 
     Initializers held as external data must be loaded first (``onnx.load`` does by default).
     """
@@ -58,6 +59,10 @@ def strip(model: onnx.ModelProto, *, min_elements: int = 16) -> onnx.ModelProto:
             "max": hi,
         }
         init.CopyFrom(TensorProto(name=init.name, dims=init.dims, data_type=init.data_type))
+    for node in out.graph.node:
+        # the dynamo exporter's per-node stack traces: most of its bytes, and not reproducible
+        del node.metadata_props[:]
+        node.doc_string = ""
     out.metadata_props.add(key=KEY, value=json.dumps(record, sort_keys=True))
     return out
 
