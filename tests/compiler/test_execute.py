@@ -33,6 +33,9 @@ def test_fast_backend_equals_reference(seed, rows, cols, dataflow, array_act_sig
     for name in ("c1", "c2", "c3", "s", "y"):
         np.testing.assert_array_equal(res.tensors[name], ref[name], err_msg=name)
     np.testing.assert_array_equal(res.outputs[0], ref["out"])
+    lean = compile_graph(graph, config).run(x, requant=requant, tensors=False)
+    np.testing.assert_array_equal(lean.outputs[0], ref["out"])  # the residual's "s" read twice
+    assert lean.tensors == {} and lean.totals == res.totals
 
 
 @pytest.mark.parametrize("dataflow", ["ws", "os", "is"])

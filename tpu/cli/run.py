@@ -106,7 +106,8 @@ def run(args) -> int:
     console = Console() if Console().is_terminal else Console(width=132)
     with _layer_progress(console, f"{args.backend} backend") as progress:
         result = compiled.run(x, backend=args.backend, requant=args.requant, waves=args.waves,
-                              saturate_pairs=args.saturate_pairs, progress=progress)
+                              saturate_pairs=args.saturate_pairs, progress=progress,
+                              tensors=False)  # each tensor freed after its last reader
     report = result.report()
     y = result.outputs[0]
     if labels is not None:

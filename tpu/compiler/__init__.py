@@ -41,12 +41,15 @@ class Compiled:
         return self.program(batch).asm()
 
     def run(self, x, *, backend: str = "fast", requant: str = "float", saturate_pairs: bool = False,
-            waves=None, progress=None, values: bool = True) -> RunResult:
-        """``values=False``: the same timing, traffic and energy, no outputs (much faster)."""
+            waves=None, progress=None, values: bool = True, tensors: bool = True) -> RunResult:
+        """``values=False``: the same timing, traffic and energy, no outputs (much faster).
+        ``tensors=False``: keep only the outputs, each intermediate tensor freed after its last
+        reader (the result's ``tensors`` is then empty)."""
         xs = self.graph.check_inputs(x)
         shapes = {n: a.shape for n, a in zip(self.graph.inputs, xs, strict=True)}
         return run_program(self.program(shapes), xs, backend=backend, requant=requant,
-                           saturate_pairs=saturate_pairs, waves=waves, progress=progress, values=values)
+                           saturate_pairs=saturate_pairs, waves=waves, progress=progress, values=values,
+                           tensors=tensors)
 
 
 def compile(graph, config: Config | str | None = None, *, depthwise: str = "auto") -> Compiled:  # noqa: A001

@@ -86,7 +86,8 @@ MACHINE_BACKENDS = ("machine", "rtl")  # the whole program, cycle by cycle (tpu.
 
 def run_program(program: Program, x, *, backend: str = "fast", requant: str = "float",
                 saturate_pairs: bool = False, waves=None,
-                progress: Callable[[int, int], None] | None = None, values: bool = True) -> RunResult:
+                progress: Callable[[int, int], None] | None = None, values: bool = True,
+                tensors: bool = True) -> RunResult:
     """Run ``program`` on the inputs ``x``. ``values=False`` reports the same timing, traffic and
     energy without computing a value (every duration and count follows from the shapes alone:
     the layers' GEMMs are planned from their MATMUL tiles), and returns no outputs.
@@ -105,6 +106,7 @@ def run_program(program: Program, x, *, backend: str = "fast", requant: str = "f
     by_layer: dict[int, list[int]] = {}
     for i, ins in enumerate(program.instrs):
         by_layer.setdefault(ins.layer, []).append(i)
+    last_read = {} if tensors else {t: layer.index for layer in program.layers for t in layer.node.inputs}
     for layer in program.layers:
         node = layer.node
         args = [env[t] if t else None for t in node.inputs] if values else []  # "": absent input
@@ -129,6 +131,9 @@ def run_program(program: Program, x, *, backend: str = "fast", requant: str = "f
                     counts[layer.index] = _vector_counts(layer, program)
         except MALFORMED as exc:
             raise TpuError(f"node {node.name!r} ({node.op}): {type(exc).__name__}: {exc}") from None
+        for t in node.inputs:
+            if last_read.get(t) == layer.index and t not in graph.outputs:
+                env.pop(t, None)
         if progress:
             progress(layer.index + 1, len(program.layers))
     if machine is None:
@@ -139,7 +144,8 @@ def run_program(program: Program, x, *, backend: str = "fast", requant: str = "f
         attributed, cycles, env = machine.layer_cycles(), machine.cycles, machine.tensors
     layers = _layer_stats(program, attributed, durations, counts, by_layer)
     outputs = [env[o] for o in graph.outputs] if want else []
-    return RunResult(outputs, layers, _totals(layers, config, cycles), program, env if want else {},
+    return RunResult(outputs, layers, _totals(layers, config, cycles), program,
+                     env if want and tensors else {},
                      nx, machine)
 
 
