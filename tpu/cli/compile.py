@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from tpu.cli.common import OutputFile, add_config_arg, load_npy, positive_int, write_text
+from tpu.cli.common import OutputFile, add_config_arg, positive_int, write_text
 from tpu.cli.run import add_mapping_arg, add_quant_args, prepare
 from tpu.config import load_config
+from tpu.files import load_inputs
 
 
 def register(sub) -> None:
     p = sub.add_parser("compile", help="compile an ONNX model to the array's program")
     p.add_argument("model", help="ONNX model (float or quantized by onnxruntime)")
     add_config_arg(p)
-    p.add_argument("--calib", metavar="X.npy", help="calibration batch to quantize a float model")
+    p.add_argument("--calib", metavar="X.npy", help="calibration batch to quantize a float model "
+                                                    "(X.npz: one array per input, by name)")
     add_mapping_arg(p)
     add_quant_args(p)
     p.add_argument("--batch", type=positive_int, default=1,
@@ -27,7 +29,7 @@ def run(args) -> int:
     from tpu.compiler import compile as compile_graph
 
     config = load_config(args.config)
-    calib = load_npy(args.calib, "calibration") if args.calib else None
+    calib = load_inputs(args.calib, "calibration") if args.calib else None
     compiled = compile_graph(prepare(args.model, calib, config, args), config, depthwise=args.depthwise)
     program = compiled.program(args.batch)
     text = program.asm()

@@ -32,7 +32,8 @@ def register(sub) -> None:
     add_config_arg(p)
     p.add_argument("--input", metavar="X.npy", help="input batch (the model's input shape and type; "
                                                     "X.npz: one array per input, by input name)")
-    p.add_argument("--calib", metavar="X.npy", help="calibration batch to quantize a float model")
+    p.add_argument("--calib", metavar="X.npy", help="calibration batch to quantize a float model "
+                                                    "(X.npz: one array per input, by name)")
     p.add_argument("--output", type=OutputFile, metavar="Y.npy", help="write the model's output")
     p.add_argument("--backend", choices=(*BACKENDS, "machine"), default="fast",
                    help="fast (tile level), cycle (per-cycle array model), machine (the whole "
