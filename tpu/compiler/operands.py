@@ -26,6 +26,7 @@ from tpu.array.numerics import wrap
 from tpu.array.precision import Precision, mode_for
 from tpu.config import ArrayConfig, int_range
 from tpu.errors import ShapeError
+from tpu.ops.core import narrow
 
 
 def layer_precision(x_q, w_q, array: ArrayConfig, layer: str) -> Precision:
@@ -101,15 +102,6 @@ def map_weights(w: np.ndarray, zw: np.ndarray, bias: np.ndarray | None, zx: int,
     rowsum = bool(np.any(zw_star != 0))
     if rowsum:
         wp = np.concatenate([wp, np.ones((K, 1), np.int64)], axis=1)
-    return MappedWeights(_compact(wp), dx, zx_star, zw_star, wrap(folded, array.acc_bits), rowsum,
+    return MappedWeights(narrow(wp), dx, zx_star, zw_star, wrap(folded, array.acc_bits), rowsum,
                          array.acc_bits)
 
-
-def _compact(w: np.ndarray) -> np.ndarray:
-    """``w`` in the narrowest signed integer type that holds it: a program keeps every layer's
-    mapped weights (BERT-base's: 650 MiB as int64, 160 as int16); users of ``w`` widen it."""
-    lo, hi = int(w.min()), int(w.max())
-    for t in (np.int8, np.int16, np.int32):
-        if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max:
-            return w.astype(t)
-    return w

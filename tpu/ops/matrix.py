@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from tpu.errors import ShapeError
-from tpu.ops.core import Clamped, Numerics, QParams, Work
+from tpu.ops.core import Clamped, Numerics, QParams, Work, narrow
 from tpu.quant import float_multiplier, quantize_multiplier, requant_fixed, requant_float
 from tpu.quant.requant import wrap_int32
 
@@ -62,6 +62,10 @@ class MatrixOp(Clamped):
 
     unit: ClassVar[str] = "matrix"
     w_axis: ClassVar[int] = 1  # the weight's output-channel axis
+
+    def __post_init__(self):
+        if self.weight is not None and np.asarray(self.weight).dtype.kind in "iu":
+            object.__setattr__(self, "weight", narrow(self.weight))  # readers widen it
 
     # --- what each op defines --------------------------------------------------------------
     def dims(self, shapes: list[tuple[int, ...]]) -> tuple[int, int, int, int]:
