@@ -33,11 +33,20 @@ class SynthesisError(TpuError):
 def verilog_sources(config: Config) -> dict[str, str]:
     """``{module name: Verilog text}`` of every top-level of this config; the whole machine
     (``tpu_machine``) where the config is one it builds (ws, operands ≤ 8 bits, int32 sums)."""
+    _check_size(config, "Verilog")
     out = {name: verilog.convert(comp, name=name) for name, comp in designs(config).items()}
     params = machine_params(config)
     if params is not None:
         out["tpu_machine"] = machine_source(params)
     return out
+
+
+def _check_size(config: Config, what: str) -> None:
+    """Refuse a design too large to generate (``tpu.limits``, ``TPU_MAX_RTL_PES``)."""
+    from tpu import limits
+
+    a = config.array
+    limits.check("rtl_pes", a.rows * a.cols, f"{what} of the {a.rows}×{a.cols} array")
 
 
 def machine_params(config: Config):
@@ -125,6 +134,8 @@ def area(config: Config, *, full: bool = False, machine: bool = False) -> dict:
     synthesized array (skew and de-skew included, accumulator memory excluded) is reported
     beside it so the per-PE model can be checked.
     """
+    if full or machine:
+        _check_size(config, "synthesis")
     params = array_params(config, accumulators=False)
     R, C = params.rows, params.cols
     one = synth_stats(pe(params), "pe")

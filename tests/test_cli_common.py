@@ -73,7 +73,11 @@ def test_npz_holds_one_checked_array_per_input(tmp_path):
     np.savez(tmp_path / "s.npz", ids=np.array([["a"]]))
     np.savez(tmp_path / "e.npz")
     (tmp_path / "t.npz").write_text("not a zip")
-    for name, message in (("s.npz", r"s\.npz:ids: input holds <U1 values"),
+    np.savez_compressed(tmp_path / "z.npz", ids=np.arange(4096))
+    data = bytearray((tmp_path / "z.npz").read_bytes())
+    data[200:204] = b"\xff\x00\xff\x00"  # inside the deflate stream: zlib.error
+    (tmp_path / "z.npz").write_bytes(bytes(data))
+    for name, message in (("z.npz", "not a readable .npz"), ("s.npz", r"s\.npz:ids: input holds <U1 values"),
                           ("e.npz", "holds no array"), ("t.npz", "not a readable .npz")):
         with pytest.raises(InputError, match=message):
             load_inputs(str(tmp_path / name), "input")
@@ -190,13 +194,15 @@ def test_work_too_large_is_refused_with_the_override(tmp_path):
     assert not (tmp_path / "r.json").exists()
 
 
-@pytest.mark.parametrize("argv", [["run", "--backend", "rtl"], ["gemm", "--shape", "8x8x8",
-                                                                  "--backend", "rtl"]])
+@pytest.mark.parametrize("argv", [["run", "--backend", "rtl", "--json", "{out}"],
+                                  ["gemm", "--shape", "8x8x8", "--backend", "rtl", "--json", "{out}"],
+                                  ["hdl", "verilog", "-o", "{out}"]])
 def test_rtl_build_too_large_is_refused_up_front(tmp_path, argv):
     """tpu-v1's 256×256 array would spend hours generating and compiling Verilog."""
-    status, err = cli(*argv, "--config", "tpu-v1", "--json", tmp_path / "r.json")
+    out = tmp_path / "out"
+    status, err = cli(*[a.format(out=out) for a in argv], "--config", "tpu-v1")
     assert_one_line_error(status, err, "256×256", "65,536 PEs", "TPU_MAX_RTL_PES=65536")
-    assert not (tmp_path / "r.json").exists()
+    assert not out.exists()
 
 
 def test_version(capsys):

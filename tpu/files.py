@@ -49,6 +49,7 @@ def load_inputs(path: str, what: str):
     if not str(path).endswith(".npz"):
         return load_npy(path, what)
     import zipfile
+    import zlib
 
     p = Path(path)
     if not p.is_file():
@@ -67,7 +68,8 @@ def load_inputs(path: str, what: str):
                                         info.file_size - f.tell())
                 with z.open(info) as f:
                     out[name] = np.lib.format.read_array(f, allow_pickle=False)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError, zipfile.BadZipFile) as exc:
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError, zipfile.BadZipFile, zlib.error,
+            RuntimeError, NotImplementedError) as exc:  # damaged, encrypted, unknown compression
         detail = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise InputError(f"{path}: not a readable .npz of arrays ({detail}); save it with "
                          f"numpy.savez(path, input_name=array, ...)") from None

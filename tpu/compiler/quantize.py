@@ -39,6 +39,14 @@ from tpu.quant.schemes import qparams_from_range
 CALIB_BATCH = 16
 
 
+# A host-made float tensor this large is an attention mask, not data (see _Quantizer.masked)
+MASK_MAGNITUDE = 1e4
+
+
+def _huge_value(value) -> bool:
+    v = np.asarray(value)
+    return v.dtype.kind == "f" and v.size > 0 and float(np.abs(v).max()) >= MASK_MAGNITUDE
+
 def quantize(graph: Graph, calib, *, per_channel: bool = True, method: str = "minmax",
              act_bits: int = 8, weight_bits: int = 8, act_signed: bool = False,
              weight_signed: bool = True, symmetric_weights: bool = True,
@@ -120,6 +128,19 @@ class _Quantizer:
         self.layer_weight_bits: dict[str, int] = {}  # per matrix layer (tpu.compiler.widths)
         self.tensor_act_bits: dict[str, int] = {}  # per activation tensor
         self.current: Node | None = None  # the node being quantized
+        # attention masks the host builds (0 where a token may be seen, -1e4 or -3.4e38 where
+        # not): a linear 8-bit range over them leaves one step for every real score, and the
+        # softmax after them turns uniform. The ops they reach stay float up to the softmax
+        self.masked: set[str] = set()
+        for n in graph.nodes:
+            if n.unit == "host" and (self._huge(n.output) or any(
+                    t in self.masked or (t in self.constants and _huge_value(self.constants[t].value))
+                    for t in n.inputs)):
+                self.masked.add(n.output)
+
+    def _huge(self, tensor: str) -> bool:
+        lo, hi = self.ranges.get(tensor, (0.0, 0.0))
+        return max(abs(lo), abs(hi)) >= MASK_MAGNITUDE
 
     # --- what Node.quantize calls -----------------------------------------------------------
     def act_q(self, tensor: str) -> QParams:
@@ -207,6 +228,12 @@ class _Quantizer:
                            if v is not None and np.asarray(v).dtype.kind == "f"]):
                 raise TpuError(f"node {n.name!r}: its weights contain NaN or infinity")
             self.current = n
+            params = set(getattr(n, "params", ()))
+            if any(t in self.masked for i, t in enumerate(n.inputs) if t and i not in params):
+                self.emit(self.float_island(n))
+                if n.op != "Softmax":  # its output is a probability again
+                    self.masked.add(n.output)
+                continue
             try:
                 self.emit(n.quantize(self))
             except MALFORMED as exc:

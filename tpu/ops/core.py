@@ -277,7 +277,10 @@ class Graph:
             else:
                 if kind not in "biu" and not (kind == "f" and np.all(np.mod(a, 1) == 0)):
                     raise ShapeError(f"input {name!r} must be integers ({spec.dtype}), got dtype {a.dtype}")
-                a = a.astype(np.int64)
+                if spec.dtype == "int32" and a.size and (a.min() < -2**31 or a.max() >= 2**31):
+                    raise ShapeError(f"input {name!r} is int32; its values reach "
+                                     f"[{a.min()}, {a.max()}]")
+                a = a.astype(np.int32 if spec.dtype == "int32" else np.int64)  # as declared
             if a.ndim != len(spec.shape) or any(d is not None and d != n for d, n in zip(spec.shape, a.shape,
                                                                                             strict=True)):
                 want = "×".join("N" if d is None else str(d) for d in spec.shape)
