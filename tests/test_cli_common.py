@@ -77,7 +77,15 @@ def test_npz_holds_one_checked_array_per_input(tmp_path):
     data = bytearray((tmp_path / "z.npz").read_bytes())
     data[200:204] = b"\xff\x00\xff\x00"  # inside the deflate stream: zlib.error
     (tmp_path / "z.npz").write_bytes(bytes(data))
-    for name, message in (("z.npz", "not a readable .npz"), ("s.npz", r"s\.npz:ids: input holds <U1 values"),
+    import zipfile
+
+    with pytest.warns(UserWarning, match="Duplicate name"), \
+            zipfile.ZipFile(tmp_path / "d.npz", "w") as z:  # a name twice: numpy.savez cannot
+        for _ in range(2):
+            with z.open("ids.npy", "w") as f:
+                np.lib.format.write_array(f, np.ones(3))
+    for name, message in (("d.npz", "two arrays named 'ids'"), ("z.npz", "not a readable .npz"),
+                          ("s.npz", r"s\.npz:ids: input holds <U1 values"),
                           ("e.npz", "holds no array"), ("t.npz", "not a readable .npz")):
         with pytest.raises(InputError, match=message):
             load_inputs(str(tmp_path / name), "input")

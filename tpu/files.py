@@ -59,6 +59,9 @@ def load_inputs(path: str, what: str):
         with zipfile.ZipFile(p) as z:
             for info in z.infolist():
                 name = info.filename.removesuffix(".npy")
+                if name in out:
+                    raise InputError(f"{path}: holds two arrays named {name!r}; save it with "
+                                     f"numpy.savez(path, input_name=array, ...)")
                 with z.open(info) as f:
                     version = np.lib.format.read_magic(f)
                     header = (np.lib.format.read_array_header_1_0 if version == (1, 0)

@@ -49,8 +49,10 @@ def prepare(model, calib: np.ndarray | None, *, act_bits: int, weight_bits: int,
             raise TpuError(f"{model}: is already quantized; --layer-bits needs a float model")
         return graph
     if calib is None:
-        raise TpuError(f"{model}: is a float model; pass --calib X.npy (a few representative "
-                       f"inputs) so it can be quantized")
+        several = len(graph.inputs) > 1
+        raise TpuError(f"{model}: is a float model; pass --calib {'X.npz' if several else 'X.npy'} "
+                       f"(a few representative inputs{', one array per input name' if several else ''})"
+                       f" so it can be quantized")
     return quantize(graph, calib, per_channel=per_channel, method=method, act_bits=act_bits,
                     weight_bits=weight_bits, act_signed=False, weight_signed=True,
                     layer_bits=layer_bits)
