@@ -405,6 +405,13 @@ class _Importer:
         if node.output in values:
             self.values[node.output] = values[node.output]
 
+    def _on_host(self, node: onnx.NodeProto, ins: list[str], known) -> bool:
+        """Whether the host computes ``node``: a standard op on values it knows (``known(t)``:
+        constants, shape arithmetic), or mask logic (MASK_OPS) also reading integer inputs."""
+        if node.domain not in ("", "ai.onnx") or node.op_type in KEEP or not ins:
+            return False
+        return all(known(i) or (node.op_type in MASK_OPS and i in self.int_inputs) for i in ins)
+
     def _host_op(self, node: onnx.NodeProto) -> None:
         """A standard op the host computes: shape arithmetic, or (MASK_OPS) the logic that turns
         an integer input such as an attention mask into the float mask the model adds."""
@@ -499,10 +506,7 @@ class _Importer:
                 const.update(n.output)
                 host.update(n.output)
                 continue
-            on_host = standard and n.op_type not in KEEP and ins and all(i in host for i in ins)
-            on_host |= standard and n.op_type in MASK_OPS and all(i in host or i in self.int_inputs
-                                                                  for i in ins)
-            if n.op_type == "Shape" or on_host:
+            if n.op_type == "Shape" or self._on_host(n, ins, host.__contains__):
                 host.update(n.output)
                 continue
             if n.domain not in DOMAINS or (n.op_type not in RULES and n.op_type not in CORE):
@@ -540,10 +544,7 @@ class _Importer:
             for out, v in zip(node.output, values, strict=False):
                 self.consts[out] = v
             return
-        masks = op in MASK_OPS and all(i in self.host or i in self.consts or i in self.int_inputs
-                                       for i in ins)
-        if op != "Shape" and standard and ins and (masks or all(i in self.host or i in self.consts
-                                                                for i in ins)):
+        if op != "Shape" and self._on_host(node, ins, lambda t: t in self.host or t in self.consts):
             return self._host_op(node)
         rule = RULES[op]
         group = self._group(node, rule) if rule.qdq else None
