@@ -137,5 +137,5 @@ def import_qlinear_conv(ctx, node, group):
     bias = None
     if len(node.input) > 8 and node.input[8]:
         bias = np.asarray(ctx.const(node, node.input[8], "bias"), np.int64)
-    ctx.emit(Conv(ctx.name(node), (x,), node.output[0], weight=w.astype(np.int64), bias=bias,
+    ctx.emit(Conv(ctx.name(node), (x,), node.output[0], weight=w, bias=bias,
                   **_geometry(ctx, node, w), x_q=xq, w_q=wq, out_q=oq))

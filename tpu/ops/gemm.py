@@ -189,7 +189,7 @@ def import_qlinear_matmul(ctx, node, group):
         raise ctx.err(node, f"a constant second operand must be 2-D, got shape {w.shape}")
     wq = ctx.qparams(node, node.input[4], node.input[5], 1)
     oq = ctx.out_q(node, 6)
-    ctx.emit(Gemm(ctx.name(node), (x,), node.output[0], weight=w.astype(np.int64), x_q=xq, w_q=wq,
+    ctx.emit(Gemm(ctx.name(node), (x,), node.output[0], weight=w, x_q=xq, w_q=wq,
                   out_q=oq))
 
 
@@ -211,5 +211,5 @@ def import_qgemm(ctx, node, group):
         bias = np.asarray(ctx.const(node, node.input[6], "bias"), np.int64).reshape(-1)
     oq = ctx.out_q(node, 7)
     wt = w.T if a.get("transB", 0) else w
-    ctx.emit(Gemm(ctx.name(node), (x,), node.output[0], weight=np.ascontiguousarray(wt).astype(np.int64),
+    ctx.emit(Gemm(ctx.name(node), (x,), node.output[0], weight=np.ascontiguousarray(wt),
                   bias=bias, x_q=xq, w_q=wq, out_q=oq))
