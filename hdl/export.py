@@ -19,6 +19,7 @@ from hdl.array import OutputStationaryArray, StationaryArray
 from hdl.params import ArrayParams
 from hdl.pe import OutputStationaryPE, StationaryPE
 from hdl.top import array_params, designs
+from tpu import limits
 from tpu.config import Config
 from tpu.errors import TpuError
 
@@ -33,20 +34,12 @@ class SynthesisError(TpuError):
 def verilog_sources(config: Config) -> dict[str, str]:
     """``{module name: Verilog text}`` of every top-level of this config; the whole machine
     (``tpu_machine``) where the config is one it builds (ws, operands ≤ 8 bits, int32 sums)."""
-    _check_size(config, "Verilog")
+    limits.check_rtl(config.array.rows, config.array.cols, "Verilog of the {size} array")
     out = {name: verilog.convert(comp, name=name) for name, comp in designs(config).items()}
     params = machine_params(config)
     if params is not None:
         out["tpu_machine"] = machine_source(params)
     return out
-
-
-def _check_size(config: Config, what: str) -> None:
-    """Refuse a design too large to generate (``tpu.limits``, ``TPU_MAX_RTL_PES``)."""
-    from tpu import limits
-
-    a = config.array
-    limits.check("rtl_pes", a.rows * a.cols, f"{what} of the {a.rows}×{a.cols} array")
 
 
 def machine_params(config: Config):
@@ -135,7 +128,7 @@ def area(config: Config, *, full: bool = False, machine: bool = False) -> dict:
     beside it so the per-PE model can be checked.
     """
     if full or machine:
-        _check_size(config, "synthesis")
+        limits.check_rtl(config.array.rows, config.array.cols, "synthesis of the {size} array")
     params = array_params(config, accumulators=False)
     R, C = params.rows, params.cols
     one = synth_stats(pe(params), "pe")

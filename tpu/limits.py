@@ -92,6 +92,11 @@ def check_bytes(nbytes: int | float, what: str) -> None:
     check("bytes", nbytes, what)
 
 
+def check_rtl(rows: int, cols: int, what: str) -> None:
+    """Refuse generating or building ``what`` (RTL of a rows×cols array) past ``rtl_pes``."""
+    check("rtl_pes", rows * cols, what.format(size=f"{rows}×{cols}"))
+
+
 @contextmanager
 def raised(**values: float) -> Iterator[None]:
     """Within the block, use these limits (``tiles=``, ``pe_cycles=``, ``bytes=``,

@@ -66,9 +66,8 @@ def simulate_matrix_unit(config: Config, stimulus, *, simulator: str | None = No
 
     simulator = simulator or default_simulator()
     params = array_params(config)
-    limits.check("rtl_pes", params.rows * params.cols,
-                 f"an RTL build of the {params.rows}×{params.cols} matrix unit (--backend cycle "
-                 f"steps the same array in Python)")
+    limits.check_rtl(params.rows, params.cols, "an RTL build of the {size} matrix unit "
+                     "(--backend cycle steps the same array in Python)")
     groups = [("out_valid", ["out_data"])]
     if accumulators and params.stationary:
         groups.append(("acc_valid", ["acc_addr", "acc_data"]))

@@ -38,9 +38,8 @@ CXXFLAGS = "-O3 -march=native"
 
 def check_size(params: MachineParams) -> None:
     """Refuse a machine too large to build (``tpu.limits``, ``TPU_MAX_RTL_PES``)."""
-    limits.check("rtl_pes", params.rows * params.cols,
-                 f"an RTL build of the {params.rows}×{params.cols} machine (--backend machine "
-                 f"runs the same program, cycle for cycle, in Python)")
+    limits.check_rtl(params.rows, params.cols, "an RTL build of the {size} machine (--backend "
+                     "machine runs the same program, cycle for cycle, in Python)")
 
 
 class SimulationError(TpuError):
