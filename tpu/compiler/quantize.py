@@ -47,6 +47,7 @@ def _huge_value(value) -> bool:
     v = np.asarray(value)
     return v.dtype.kind == "f" and v.size > 0 and float(np.abs(v).max()) >= MASK_MAGNITUDE
 
+
 def quantize(graph: Graph, calib, *, per_channel: bool = True, method: str = "minmax",
              act_bits: int = 8, weight_bits: int = 8, act_signed: bool = False,
              weight_signed: bool = True, symmetric_weights: bool = True,
