@@ -29,16 +29,11 @@ def load_npy(path: str, what: str) -> np.ndarray:
         if not p.is_file():
             raise InputError(f"{path}: {what} file not found")
         with open(p, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                      else np.lib.format.read_array_header_2_0)
-            shape, _, dtype = header(f)
-            _check_array_header(path, what, shape, dtype, p.stat().st_size - f.tell())
+            _check_header(f, path, what, p.stat().st_size)
             f.seek(0)
             return np.lib.format.read_array(f, allow_pickle=False)
     except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
-        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise InputError(f"{path}: not a readable .npy array ({detail}); save it with "
+        raise InputError(f"{path}: not a readable .npy array ({_detail(exc)}); save it with "
                          f"numpy.save") from None
 
 
@@ -63,18 +58,12 @@ def load_inputs(path: str, what: str):
                     raise InputError(f"{path}: holds two arrays named {name!r}; save it with "
                                      f"numpy.savez(path, input_name=array, ...)")
                 with z.open(info) as f:
-                    version = np.lib.format.read_magic(f)
-                    header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                              else np.lib.format.read_array_header_2_0)
-                    shape, _, dtype = header(f)
-                    _check_array_header(f"{path}:{name}", what, shape, dtype,
-                                        info.file_size - f.tell())
+                    _check_header(f, f"{path}:{name}", what, info.file_size)
                 with z.open(info) as f:
                     out[name] = np.lib.format.read_array(f, allow_pickle=False)
     except (ValueError, OSError, EOFError, SyntaxError, TypeError, zipfile.BadZipFile, zlib.error,
             RuntimeError, NotImplementedError) as exc:  # damaged, encrypted, unknown compression
-        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise InputError(f"{path}: not a readable .npz of arrays ({detail}); save it with "
+        raise InputError(f"{path}: not a readable .npz of arrays ({_detail(exc)}); save it with "
                          f"numpy.savez(path, input_name=array, ...)") from None
     if not out:
         raise InputError(f"{path}: the {what} .npz holds no array")
@@ -85,6 +74,20 @@ def batch_size(x) -> int:
     """Samples in an input batch: an array, or a dict or list of arrays (one per input)."""
     first = next(iter(x.values())) if isinstance(x, dict) else x[0] if isinstance(x, list) else x
     return len(first)
+
+
+def _detail(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def _check_header(f, label: str, what: str, size: int) -> None:
+    """Read the header of the array ``f`` holds (``size`` bytes in all) and refuse the array
+    before its data is read."""
+    version = np.lib.format.read_magic(f)
+    header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+              else np.lib.format.read_array_header_2_0)
+    shape, _, dtype = header(f)
+    _check_array_header(label, what, shape, dtype, size - f.tell())
 
 
 def _check_array_header(path: str, what: str, shape, dtype: np.dtype, data_bytes: int) -> None:
